@@ -1,0 +1,103 @@
+"""The tables kaggle-lb reads and writes, as SQLAlchemy Core.
+
+The users table usually belongs to the platform's own application, so its name and columns are
+configuration; kaggle-lb only reads it (and creates it when it does not exist, for a standalone
+install or the demo).
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    true,
+)
+
+
+@dataclass(frozen=True)
+class UsersTableConfig:
+    """Where the platform keeps its users: one table with an id, a username and a Kaggle username."""
+
+    table: str = "users"
+    id_column: str = "id"
+    username_column: str = "username"
+    kaggle_username_column: str = "kaggle_username"
+
+
+@dataclass(frozen=True)
+class Tables:
+    metadata: MetaData
+    competitions: Table
+    users: Table
+    leaderboard_entries: Table
+
+    @property
+    def user_id(self) -> Column:
+        return self.users.c[self.users_config.id_column]
+
+    @property
+    def username(self) -> Column:
+        return self.users.c[self.users_config.username_column]
+
+    @property
+    def kaggle_username(self) -> Column:
+        return self.users.c[self.users_config.kaggle_username_column]
+
+    users_config: UsersTableConfig = UsersTableConfig()
+
+
+def build_tables(users_config: UsersTableConfig = UsersTableConfig()) -> Tables:
+    metadata = MetaData()
+    competitions = Table(
+        "competitions",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("slug", String(255), nullable=False, unique=True),
+        Column("title", String(255), nullable=True),
+        Column("is_active", Boolean, nullable=False, server_default=true()),
+    )
+    users = Table(
+        users_config.table,
+        metadata,
+        Column(users_config.id_column, Integer, primary_key=True, autoincrement=True),
+        Column(users_config.username_column, String(255), nullable=False, unique=True),
+        Column(users_config.kaggle_username_column, String(255), nullable=True),
+    )
+    leaderboard_entries = Table(
+        "leaderboard_entries",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(
+            "competition_id",
+            Integer,
+            ForeignKey(competitions.c.id, ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column(
+            "user_id",
+            Integer,
+            ForeignKey(users.c[users_config.id_column], ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("rank", Integer, nullable=False),
+        Column("score", Float, nullable=True),
+        Column("kaggle_team_id", BigInteger, nullable=False),
+        Column("kaggle_team_name", String(1024), nullable=False),
+        Column("submission_count", Integer, nullable=True),
+        Column("submission_date", DateTime(timezone=True), nullable=True),
+        Column("first_synced_at", DateTime(timezone=True), nullable=False),
+        Column("last_synced_at", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("competition_id", "user_id", name="uq_leaderboard_entries_competition_user"),
+    )
+    return Tables(metadata, competitions, users, leaderboard_entries, users_config)
+

@@ -1,0 +1,148 @@
+"""Writing one competition's standings as a diff, and reading them back.
+
+The caller runs `write_standings` inside one transaction per competition: either the whole new
+board lands (inserts, updates and removals together) or the previous standings stay as they were.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from kaggle_lb.storage.schema import Tables
+
+ENTRY_COLUMNS = [
+    "user_id",
+    "rank",
+    "score",
+    "kaggle_team_id",
+    "kaggle_team_name",
+    "submission_count",
+    "submission_date",
+]
+# The columns whose change makes an entry "updated"; the sync timestamps are bookkeeping.
+_COMPARED = ENTRY_COLUMNS[1:]
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    created: int
+    updated: int
+    unchanged: int
+    removed: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _as_utc(values: pd.Series) -> pd.Series:
+    """SQLite hands timestamps back without a zone; every stored timestamp is UTC."""
+    stamps = pd.to_datetime(values)
+    if getattr(stamps.dt, "tz", None) is None:
+        return stamps.dt.tz_localize("UTC")
+    return stamps.dt.tz_convert("UTC")
+
+
+def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(
+        {
+            "user_id": "int64",
+            "rank": "int64",
+            "score": "float64",
+            "kaggle_team_id": "int64",
+            "kaggle_team_name": "object",
+            "submission_count": "Int64",
+        }
+    ).assign(submission_date=lambda f: _as_utc(f["submission_date"]))
+
+
+def load_entries(conn: Connection, tables: Tables, competition_id: int) -> pd.DataFrame:
+    entries = tables.leaderboard_entries
+    rows = conn.execute(
+        select(entries.c.id, *(entries.c[name] for name in ENTRY_COLUMNS)).where(
+            entries.c.competition_id == competition_id
+        )
+    ).all()
+    frame = pd.DataFrame.from_records(rows, columns=["id", *ENTRY_COLUMNS])
+    return _normalise(frame)
+
+
+def _differs(left: pd.Series, right: pd.Series) -> pd.Series:
+    """Element-wise inequality where two missing values count as equal."""
+    both_missing = left.isna() & right.isna()
+    return ~both_missing & (left.isna() | right.isna() | (left != right).fillna(True))
+
+
+def _python_rows(frame: pd.DataFrame) -> list[dict]:
+    """Plain Python values for the driver: None for missing, datetimes in UTC."""
+    out = frame.astype(object).where(frame.notna(), None)
+    return out.to_dict("records")
+
+
+def write_standings(
+    conn: Connection,
+    tables: Tables,
+    competition_id: int,
+    entries: pd.DataFrame,
+    synced_at: datetime | None = None,
+) -> SyncCounts:
+    """Make the competition's entries equal `entries`: insert new, update changed, delete gone."""
+    synced_at = synced_at or datetime.now(timezone.utc)
+    table = tables.leaderboard_entries
+    new = _normalise(entries[ENTRY_COLUMNS])
+    old = load_entries(conn, tables, competition_id)
+
+    merged = new.merge(old, on="user_id", how="outer", suffixes=("", "_old"), indicator=True)
+    to_insert = merged[merged["_merge"] == "left_only"]
+    to_delete = merged[merged["_merge"] == "right_only"]
+    both = merged[merged["_merge"] == "both"]
+    changed_mask = pd.Series(False, index=both.index)
+    for column in _COMPARED:
+        changed_mask |= _differs(both[column], both[f"{column}_old"])
+    to_update = both[changed_mask]
+
+    if len(to_insert):
+        rows = _python_rows(to_insert[ENTRY_COLUMNS])
+        for row in rows:
+            row.update(competition_id=competition_id, first_synced_at=synced_at, last_synced_at=synced_at)
+        conn.execute(insert(table), rows)
+    if len(to_update):
+        params = [
+            {"b_id": int(row.pop("id")), **row, "last_synced_at": synced_at}
+            for row in _python_rows(to_update[["id", *_COMPARED]])
+        ]
+        # Without .values(), the SET clause comes from the parameter keys (one executemany).
+        conn.execute(update(table).where(table.c.id == bindparam("b_id")), params)
+    if len(to_delete):
+        ids = [int(i) for i in to_delete["id"]]
+        # Chunked so a board that lost thousands of users stays under SQLite's bind-parameter limit.
+        for start in range(0, len(ids), 10_000):
+            conn.execute(delete(table).where(table.c.id.in_(ids[start : start + 10_000])))
+
+    return SyncCounts(
+        created=len(to_insert),
+        updated=len(to_update),
+        unchanged=len(both) - len(to_update),
+        removed=len(to_delete),
+    )
+
+
+def read_standings(conn: Connection, tables: Tables, competition_id: int) -> list[dict]:
+    """The platform's entries for one competition in rank order, with the platform username."""
+    entries = tables.leaderboard_entries
+    query = (
+        select(
+            tables.username.label("username"),
+            entries.c.rank,
+            entries.c.score,
+            entries.c.kaggle_team_id,
+            entries.c.kaggle_team_name,
+            entries.c.submission_count,
+            entries.c.submission_date,
+        )
+        .join(tables.users, tables.user_id == entries.c.user_id)
+        .where(entries.c.competition_id == competition_id)
+        .order_by(entries.c.rank, tables.username)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
