@@ -1,0 +1,201 @@
+"""raw_leaderboard_csv -> validated_leaderboard -> matched_entries, one partition per competition.
+
+The assets only orchestrate and report: downloading, parsing, matching and writing live in
+`kaggle_lb.resources`, `kaggle_lb.leaderboard` and `kaggle_lb.storage`.
+"""
+
+import csv
+import hashlib
+import io
+import warnings
+from collections.abc import Iterator
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    BetaWarning,
+    Failure,
+    MetadataValue,
+    Output,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+from dagster_pandera import pandera_schema_to_dagster_type
+
+from kaggle_lb.errors import KaggleLbError
+from kaggle_lb.leaderboard.matching import match_entries
+from kaggle_lb.leaderboard.parsing import parse_leaderboard
+from kaggle_lb.leaderboard.schema import LeaderboardModel
+from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.resources.leaderboard_source import LeaderboardSource
+from kaggle_lb.storage import registry, standings
+
+GROUP = "leaderboard"
+# Set by the schedule: only scheduled runs may skip an unchanged board; a run by hand always processes.
+TRIGGER_TAG = "kaggle_lb/trigger"
+SCHEDULED = "schedule"
+MATCHED_ENTRIES = AssetKey("matched_entries")
+
+with warnings.catch_warnings():
+    # The converter is marked beta; it is still the supported way to show the schema in the UI.
+    warnings.simplefilter("ignore", BetaWarning)
+    LeaderboardFrame = pandera_schema_to_dagster_type(LeaderboardModel)
+
+
+def _failure(error: KaggleLbError) -> Failure:
+    """A Dagster failure whose description and metadata name the competition and the cause."""
+    return Failure(
+        description=str(error),
+        metadata={"competition": error.competition, "cause": MetadataValue.md(error.cause)},
+        allow_retries=False,
+    )
+
+
+def _registered_competition(context: AssetExecutionContext, database: DatabaseResource):
+    """The competition behind this partition, or None (logged) when it was removed meanwhile."""
+    slug = context.partition_key
+    with database.begin() as conn:
+        competition = registry.get_competition(conn, database.tables, slug)
+    if competition is None:
+        context.log.warning(f"competition '{slug}' is no longer registered: nothing to do")
+    return competition
+
+
+def _last_synced_inputs(context: AssetExecutionContext) -> dict:
+    """The board hash and users fingerprint that the last completed sync of this partition used."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=MATCHED_ENTRIES, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    if not records:
+        return {}
+    metadata = records[0].asset_materialization.metadata
+    return {key: metadata[key].value for key in ("source_sha256", "users_fingerprint") if key in metadata}
+
+
+def _count_rows(content: bytes) -> int:
+    text = content.decode("utf-8-sig", errors="replace")
+    return max(sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1, 0)
+
+
+@asset(
+    partitions_def=competitions_partitions,
+    io_manager_key="raw_csv_io_manager",
+    output_required=False,
+    pool="kaggle_api",
+    group_name=GROUP,
+    kinds={"kaggle", "csv"},
+)
+def raw_leaderboard_csv(
+    context: AssetExecutionContext, leaderboard_source: LeaderboardSource, database: DatabaseResource
+) -> Iterator[Output[bytes]]:
+    """The leaderboard CSV exactly as Kaggle sent it, kept as a readable file per competition."""
+    slug = context.partition_key
+    if _registered_competition(context, database) is None:
+        return
+    try:
+        download = leaderboard_source.download_leaderboard(slug)
+    except KaggleLbError as error:
+        raise _failure(error) from error
+    sha256 = hashlib.sha256(download.content).hexdigest()
+
+    if context.run.tags.get(TRIGGER_TAG) == SCHEDULED:
+        with database.begin() as conn:
+            users = registry.load_users(conn, database.tables)
+        last = _last_synced_inputs(context)
+        if last == {"source_sha256": sha256, "users_fingerprint": registry.fingerprint_users(users)}:
+            context.log.info(f"competition '{slug}': board and users unchanged since the last sync, skipping")
+            return
+
+    yield Output(
+        download.content,
+        metadata={
+            "competition": slug,
+            "dagster/row_count": _count_rows(download.content),
+            "bytes": len(download.content),
+            "sha256": sha256,
+            "file_name": download.file_name,
+            "downloaded_at": MetadataValue.timestamp(download.downloaded_at),
+        },
+    )
+
+
+@asset(
+    partitions_def=competitions_partitions,
+    dagster_type=LeaderboardFrame,
+    group_name=GROUP,
+    kinds={"pandas", "pandera"},
+    metadata={
+        "dagster/column_schema": TableSchema(
+            columns=[
+                TableColumn(name, str(dtype))
+                for name, dtype in LeaderboardModel.to_schema().dtypes.items()
+            ]
+        )
+    },
+)
+def validated_leaderboard(context: AssetExecutionContext, raw_leaderboard_csv: bytes) -> Output[pd.DataFrame]:
+    """The board in one canonical shape whatever the export's age, checked against LeaderboardModel."""
+    slug = context.partition_key
+    try:
+        board = parse_leaderboard(raw_leaderboard_csv, slug)
+    except KaggleLbError as error:
+        raise _failure(error) from error
+    legacy = board["submission_count"].isna().all() and (board["member_usernames"] == "").all()
+    return Output(
+        board,
+        metadata={
+            "competition": slug,
+            "dagster/row_count": len(board),
+            "format": "legacy (2023 and before)" if len(board) and legacy else "current",
+            "benchmark_rows": int((board["rank"] == 0).sum()),
+            "best_score": float(board["score"].iloc[0]) if len(board) else None,
+        },
+    )
+
+
+@asset(
+    partitions_def=competitions_partitions,
+    output_required=False,
+    group_name=GROUP,
+    kinds={"sql"},
+)
+def matched_entries(
+    context: AssetExecutionContext, validated_leaderboard: pd.DataFrame, database: DatabaseResource
+) -> Iterator[Output[None]]:
+    """The platform users found on the board, written to `leaderboard_entries` in one transaction."""
+    slug = context.partition_key
+    tables = database.tables
+    with database.begin() as conn:
+        competition = registry.get_competition(conn, tables, slug)
+        if competition is None:
+            context.log.warning(f"competition '{slug}' is no longer registered: nothing to do")
+            return
+        users = registry.load_users(conn, tables)
+        result = match_entries(validated_leaderboard, users)
+        counts = standings.write_standings(conn, tables, competition.id, result.entries)
+
+    summary = {**counts.as_dict(), "skipped": result.skipped}
+    context.log.info(f"competition '{slug}': " + ", ".join(f"{n} {k}" for k, n in summary.items()))
+    raw_sha = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("raw_leaderboard_csv"), asset_partitions=[slug]), limit=1
+    ).records
+    preview = (
+        result.entries.head(10)
+        .merge(users[["user_id", "username"]], on="user_id")
+        [["rank", "username", "score", "kaggle_team_name"]]
+    )
+    yield Output(
+        None,
+        metadata={
+            "competition": slug,
+            **summary,
+            "dagster/row_count": len(result.entries),
+            "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_no matches_"),
+            "source_sha256": raw_sha[0].asset_materialization.metadata["sha256"].value if raw_sha else "",
+            "users_fingerprint": registry.fingerprint_users(users),
+        },
+    )

@@ -1,0 +1,17 @@
+"""The one Definitions object that `dagster dev`, the daemon and the CLI load."""
+
+from dagster import Definitions
+
+from kaggle_lb.assets import leaderboard_assets
+from kaggle_lb.jobs import leaderboard_sync_job
+from kaggle_lb.resources.from_env import resources_from_env
+from kaggle_lb.schedules import leaderboard_sync_schedule
+from kaggle_lb.sensors import competition_partitions_sensor
+
+defs = Definitions(
+    assets=leaderboard_assets,
+    jobs=[leaderboard_sync_job],
+    schedules=[leaderboard_sync_schedule],
+    sensors=[competition_partitions_sensor],
+    resources=resources_from_env(),
+)

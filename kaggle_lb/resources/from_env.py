@@ -1,0 +1,58 @@
+"""The resources, configured from the environment in one place.
+
+Values that may hold secrets (the database URL, Kaggle credentials) are passed as `EnvVar`, so
+Dagster shows the variable's name in the UI and resolves the value only inside the run.
+"""
+
+import os
+from pathlib import Path
+
+from dagster import EnvVar
+
+from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
+from kaggle_lb.resources.database import DEFAULT_HOME, DatabaseResource
+from kaggle_lb.resources.kaggle_api import KaggleApiResource
+from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
+
+KAGGLE_SOURCE = "kaggle"
+
+
+def _env(name: str) -> EnvVar | None:
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def _env_str(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def database_from_env(database_url: str | None = None) -> DatabaseResource:
+    """The database resource; an explicit URL (the CLI's --database-url) wins over the environment."""
+    return DatabaseResource(
+        url=database_url or _env("KAGGLE_LB_DATABASE_URL"),
+        home=_env_str("KAGGLE_LB_HOME", DEFAULT_HOME),
+        users_table=_env_str("KAGGLE_LB_USERS_TABLE", "users"),
+        users_id_column=_env_str("KAGGLE_LB_USERS_ID_COLUMN", "id"),
+        users_username_column=_env_str("KAGGLE_LB_USERS_USERNAME_COLUMN", "username"),
+        users_kaggle_username_column=_env_str("KAGGLE_LB_USERS_KAGGLE_USERNAME_COLUMN", "kaggle_username"),
+    )
+
+
+def leaderboard_source_from_env(source: str | None = None) -> LeaderboardSource:
+    """`kaggle` (the default) downloads from Kaggle; any other value is a directory of exports."""
+    source = source or _env_str("KAGGLE_LB_SOURCE", KAGGLE_SOURCE)
+    if source != KAGGLE_SOURCE:
+        return LocalExportsResource(directory=str(Path(source).expanduser().resolve()))
+    return KaggleApiResource(
+        username=_env("KAGGLE_USERNAME"),
+        key=_env("KAGGLE_KEY"),
+        api_token=_env("KAGGLE_API_TOKEN"),
+    )
+
+
+def resources_from_env(database_url: str | None = None, source: str | None = None) -> dict:
+    home = _env_str("KAGGLE_LB_HOME", DEFAULT_HOME)
+    return {
+        "database": database_from_env(database_url),
+        "leaderboard_source": leaderboard_source_from_env(source),
+        "raw_csv_io_manager": CsvFileIOManager(base_dir=str(Path(home).expanduser().resolve() / "raw")),
+    }

@@ -1,0 +1,82 @@
+"""Sync competitions on demand through the same Dagster assets the schedule runs.
+
+The runs are recorded in the instance at DAGSTER_HOME when it is set, so they show in the UI.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+
+from dagster import DagsterEventType, DagsterInstance, materialize
+
+from kaggle_lb.assets import leaderboard_assets
+from kaggle_lb.assets.leaderboard import TRIGGER_TAG
+from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.resources.from_env import resources_from_env
+
+COUNT_KEYS = ("created", "updated", "unchanged", "removed", "skipped")
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    competition: str
+    status: str  # synced | failed | not registered
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: int = 0
+    detail: str | None = None
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if key != "detail"}
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.user_failure_data
+            if error is not None and error.description:
+                return error.description
+            return event.step_failure_data.error.message.strip().splitlines()[-1]
+    return "the run failed"
+
+
+def _outcome(slug: str, result) -> SyncOutcome:
+    if not result.success:
+        return SyncOutcome(slug, "failed", detail=_failure_message(result))
+    materializations = result.asset_materializations_for_node("matched_entries")
+    if not materializations:
+        return SyncOutcome(slug, "not registered", detail="the competition was removed; nothing written")
+    metadata = materializations[-1].metadata
+    return SyncOutcome(slug, "synced", **{key: int(metadata[key].value) for key in COUNT_KEYS})
+
+
+def sync_competitions(
+    slugs: list[str], database_url: str | None = None, source: str | None = None
+) -> Iterator[SyncOutcome]:
+    """Materialize each competition's partition in its own run; one failure never stops the rest."""
+    resources = resources_from_env(database_url=database_url, source=source)
+    with ExitStack() as stack:
+        instance = (
+            DagsterInstance.get()
+            if os.environ.get("DAGSTER_HOME")
+            else stack.enter_context(DagsterInstance.ephemeral())
+        )
+        existing = set(instance.get_dynamic_partitions(competitions_partitions.name))
+        missing = [slug for slug in slugs if slug not in existing]
+        if missing:
+            instance.add_dynamic_partitions(competitions_partitions.name, missing)
+        for slug in slugs:
+            result = materialize(
+                leaderboard_assets,
+                partition_key=slug,
+                instance=instance,
+                resources=resources,
+                tags={TRIGGER_TAG: "cli"},
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+            yield _outcome(slug, result)
+        resources["database"].dispose()

@@ -1,0 +1,229 @@
+"""The three assets end to end: real Dagster execution, real databases, the real kaggle client."""
+
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+
+from kaggle_lb.assets import leaderboard_assets
+from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
+from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
+from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.resources.kaggle_api import KaggleApiResource
+from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
+from kaggle_lb.storage import registry, standings
+from kaggle_lb_tests.databases import dump_entries
+from kaggle_lb_tests.fixtures import fixture_path
+
+HEADER = "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
+
+
+def board(*rows: str) -> bytes:
+    return (HEADER + "".join(row + "\n" for row in rows)).encode()
+
+
+BOARD = board(
+    '1,101,"Team Alpha","2026-11-01 10:00:00",0.95,4,"alice,BOB"',
+    '2,102,carol,"2026-11-02 11:00:00",0.90,2,carol',
+    '0,103,"Sample Benchmark","2026-10-01 00:00:00",0.50,1,',
+    '3,104,"Dave Solo","2026-11-03 12:00:00",0.85,7,dave',
+)
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture
+def site(database: DatabaseResource):
+    """A registered competition and users: alice and bob share a team, Carol's names differ in case."""
+    with database.begin() as conn:
+        registry.add_competition(conn, database.tables, "demo-comp", "Demo")
+        registry.import_users(
+            conn,
+            database.tables,
+            [("alice", None), ("bob", "bob"), ("carol_site", "CAROL"), ("erin", None), ("dave", "someone-else")],
+        )
+    return database
+
+
+class Sync:
+    """Materializes partitions the way the job does, with a chosen source."""
+
+    def __init__(self, instance: DagsterInstance, database: DatabaseResource, source: LeaderboardSource, tmp_path):
+        self.instance, self.database, self.source = instance, database, source
+        self.io_manager = CsvFileIOManager(base_dir=str(tmp_path / "raw"))
+
+    def __call__(self, slug="demo-comp", scheduled=False, raise_on_error=True, selection=None):
+        if slug not in self.instance.get_dynamic_partitions(competitions_partitions.name):
+            self.instance.add_dynamic_partitions(competitions_partitions.name, [slug])
+        return materialize(
+            leaderboard_assets,
+            partition_key=slug,
+            instance=self.instance,
+            resources={
+                "database": self.database,
+                "leaderboard_source": self.source,
+                "raw_csv_io_manager": self.io_manager,
+            },
+            tags={TRIGGER_TAG: SCHEDULED} if scheduled else {},
+            raise_on_error=raise_on_error,
+            selection=selection,
+        )
+
+    def entries(self, slug: str = "demo-comp") -> dict[str, tuple]:
+        with self.database.begin() as conn:
+            competition = registry.get_competition(conn, self.database.tables, slug)
+            rows = standings.read_standings(conn, self.database.tables, competition.id)
+        return {row["username"]: (row["rank"], row["kaggle_team_name"]) for row in rows}
+
+
+@pytest.fixture
+def exports(tmp_path):
+    directory = tmp_path / "exports"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def sync(instance, site, exports, tmp_path):
+    return Sync(instance, site, LocalExportsResource(directory=str(exports)), tmp_path)
+
+
+def counts(result) -> dict:
+    (materialization,) = result.asset_materializations_for_node("matched_entries")
+    return {k: materialization.metadata[k].value for k in ("created", "updated", "unchanged", "removed", "skipped")}
+
+
+def test_kaggle_download_to_standings_end_to_end(instance, site, fake_kaggle, tmp_path):
+    fake_kaggle.set_board("demo-comp", BOARD)
+    sync = Sync(instance, site, KaggleApiResource(username="lb-bot", key="not-a-real-key"), tmp_path)
+
+    result = sync()
+
+    assert result.success
+    assert [r.path for r in fake_kaggle.requests] == [
+        "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard"
+    ]
+    # Every team member credited, matching ignores case, kaggle_username wins over username,
+    # the benchmark row never matches.
+    assert sync.entries() == {
+        "alice": (1, "Team Alpha"),
+        "bob": (1, "Team Alpha"),
+        "carol_site": (2, "carol"),
+    }
+    assert counts(result) == {"created": 3, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 2}
+    raw = result.asset_materializations_for_node("raw_leaderboard_csv")[0]
+    assert raw.metadata["dagster/row_count"].value == 4
+    assert raw.metadata["file_name"].value.startswith("demo-comp-publicleaderboard-")
+    # The raw board is stored byte for byte as a readable CSV file.
+    assert (tmp_path / "raw" / "raw_leaderboard_csv" / "demo-comp.csv").read_bytes() == BOARD
+
+
+def test_second_identical_sync_changes_nothing(sync, exports):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    before = dump_entries(sync.database)
+
+    result = sync()
+
+    assert counts(result) == {"created": 0, "updated": 0, "unchanged": 3, "removed": 0, "skipped": 2}
+    assert dump_entries(sync.database) == before
+
+
+def test_changed_board_updates_and_removes_stale_entries(sync, exports):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    (exports / "demo-comp.csv").write_bytes(
+        board(
+            '1,102,carol,"2026-11-05 11:00:00",0.97,3,carol',
+            '2,104,"Dave Solo","2026-11-03 12:00:00",0.85,7,dave',
+            '3,105,"Erin","2026-11-04 09:00:00",0.80,1,erin',
+        )
+    )
+
+    result = sync()
+
+    assert sync.entries() == {"carol_site": (1, "carol"), "erin": (3, "Erin")}
+    assert counts(result) == {"created": 1, "updated": 1, "unchanged": 0, "removed": 2, "skipped": 1}
+
+
+def test_bad_board_fails_and_leaves_entries_exactly_as_they_were(sync, exports):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    before = dump_entries(sync.database)
+    (exports / "demo-comp.csv").write_bytes(
+        board('1,101,"Team Alpha","2026-11-01 10:00:00",not-a-score,4,alice', '2,101,dup,"2026-11-01",0.1,1,bob')
+    )
+
+    result = sync(raise_on_error=False)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "validated_leaderboard"
+    assert "competition 'demo-comp'" in failure.step_failure_data.user_failure_data.description
+    assert not result.asset_materializations_for_node("matched_entries")
+    assert dump_entries(sync.database) == before
+
+
+def test_legacy_export_falls_back_to_team_names(sync, exports, site):
+    (exports / "demo-comp.csv").write_bytes(fixture_path("sberbank-russian-housing-market-publicleaderboard-2017.csv").read_bytes())
+    with site.begin() as conn:
+        registry.import_users(conn, site.tables, [("gus", "gustavo"), ("sher", "SHER DIL")])
+
+    sync()
+
+    assert sync.entries() == {"sher": (2, "Sher Dil"), "gus": (3, "Gustavo")}
+
+
+def test_scheduled_run_skips_an_unchanged_board_but_a_manual_run_processes(sync, exports):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync(scheduled=True)
+    key = AssetKey("raw_leaderboard_csv")
+
+    skipped = sync(scheduled=True)
+
+    assert skipped.success
+    assert not skipped.asset_materializations_for_node("raw_leaderboard_csv")
+    assert not skipped.asset_materializations_for_node("matched_entries")
+    assert len(sync.instance.fetch_materializations(key, limit=10).records) == 1
+
+    manual = sync()
+    assert counts(manual)["unchanged"] == 3
+
+
+def test_scheduled_run_picks_up_a_new_user_on_an_unchanged_board(sync, exports, site):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync(scheduled=True)
+    with site.begin() as conn:
+        registry.import_users(conn, site.tables, [("dave_the_second", "dave")])
+
+    result = sync(scheduled=True)
+
+    assert counts(result)["created"] == 1
+    assert sync.entries()["dave_the_second"] == (3, "Dave Solo")
+
+
+def test_scheduled_run_retries_a_board_whose_last_sync_did_not_complete(sync, exports):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    # A run that stopped after the download: the same bytes must still reach the table next time.
+    sync(scheduled=True, selection=["raw_leaderboard_csv"])
+
+    result = sync(scheduled=True)
+
+    assert counts(result)["created"] == 3
+
+
+def test_run_for_a_removed_competition_does_nothing_and_says_so(sync, exports, site):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    with site.begin() as conn:
+        registry.remove_competition(conn, site.tables, "demo-comp")
+
+    result = sync()
+
+    assert result.success
+    assert not result.asset_materializations_for_node("raw_leaderboard_csv")
+    assert not result.asset_materializations_for_node("matched_entries")
+    messages = [entry.user_message for entry in sync.instance.all_logs(result.run_id)]
+    assert any("competition 'demo-comp' is no longer registered" in m for m in messages)
