@@ -1,0 +1,34 @@
+import os
+
+# The kaggle client picks its endpoint when first imported: LOCALHOST makes it call http://localhost,
+# which the fake_kaggle fixture intercepts as HTTP proxy. Set here, before any test imports kaggle.
+os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
+
+import pytest  # noqa: E402
+
+pytest_plugins = ["kaggle_lb_tests.databases"]
+
+from kaggle_lb_tests.fake_kaggle import FakeKaggleServer  # noqa: E402
+
+
+@pytest.fixture
+def fake_kaggle(monkeypatch, tmp_path_factory):
+    """A fake Kaggle API for this test, with the environment routing the kaggle client to it."""
+    for name in ("NO_PROXY", "no_proxy", "KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    # The client falls back to ~/.kaggle credentials and prefers KAGGLE_API_TOKEN over the
+    # username/key it is given, so neither may leak in from the machine running the tests.
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    with FakeKaggleServer() as server:
+        monkeypatch.setenv("HTTP_PROXY", server.url)
+        monkeypatch.setenv("http_proxy", server.url)
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def dagster_home(tmp_path_factory, monkeypatch):
+    """A throwaway Dagster instance home with telemetry off, so no test touches a real one."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

@@ -1,0 +1,187 @@
+"""A fake Kaggle API, reached by the real `kaggle` client through HTTP_PROXY.
+
+With KAGGLE_API_ENVIRONMENT=LOCALHOST the client POSTs to http://localhost/api/v1/...; pointing
+HTTP_PROXY at this server makes it send those requests here with absolute URIs in the request line.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import zipfile
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+DOWNLOAD_LEADERBOARD_PATH = "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard"
+DEFAULT_EXPORT_TIME = "2026-11-28T10:00:00"
+
+
+def leaderboard_zip(csv_bytes: bytes, member_name: str) -> bytes:
+    """A ZIP like Kaggle's leaderboard download: one deflated CSV member."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member_name, csv_bytes)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    body: Any  # parsed JSON, or None when the body was not JSON
+    auth: Optional[str]  # "basic", "bearer", "other" or None; the credential itself is never kept
+
+    @property
+    def authorized(self) -> bool:
+        return self.auth is not None
+
+
+@dataclass(frozen=True)
+class _Scripted:
+    status: int
+    body: Optional[bytes]
+    headers: dict[str, str]
+
+
+class FakeKaggleServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[RecordedRequest] = []
+        self._boards: dict[str, bytes] = {}
+        self._scripted: dict[str, deque[_Scripted]] = defaultdict(deque)
+        self._accepted_authorization: Optional[str] = None
+        self._lock = threading.Lock()
+        # A short poll interval keeps shutdown() (once per test) from costing half a second.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-kaggle", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def set_board(self, slug: str, csv_bytes: bytes, member_name: Optional[str] = None) -> bytes:
+        """Serve `slug`'s leaderboard as a ZIP holding csv_bytes; returns the ZIP bytes."""
+        member_name = member_name or f"{slug}-publicleaderboard-{DEFAULT_EXPORT_TIME}.csv"
+        return self.set_board_zip(slug, leaderboard_zip(csv_bytes, member_name))
+
+    def set_board_zip(self, slug: str, zip_bytes: bytes) -> bytes:
+        """Serve arbitrary bytes as `slug`'s leaderboard download (for broken-ZIP tests)."""
+        with self._lock:
+            self._boards[slug] = zip_bytes
+        return zip_bytes
+
+    def queue_response(
+        self, slug: str, status: int, body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None
+    ) -> None:
+        """Answer the next request for `slug` with this, once; queued answers are used in order
+        before falling back to the board. body=None on an error status sends Kaggle's JSON error."""
+        with self._lock:
+            self._scripted[slug].append(_Scripted(status, body, dict(headers or {})))
+
+    def accept_credentials(
+        self, *, username: Optional[str] = None, key: Optional[str] = None, token: Optional[str] = None
+    ) -> None:
+        """From now on answer 401 unless the request carries exactly these credentials
+        (by default any request is served, whatever its Authorization header)."""
+        if token is not None:
+            expected = f"Bearer {token}"
+        else:
+            expected = "Basic " + base64.b64encode(f"{username}:{key}".encode()).decode()
+        with self._lock:
+            self._accepted_authorization = expected
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> "FakeKaggleServer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _answer(self, path: str, body: Any, authorization: Optional[str]) -> tuple[int, bytes, dict[str, str]]:
+        with self._lock:
+            if self._accepted_authorization is not None and authorization != self._accepted_authorization:
+                return _json_error(401, "Unauthenticated")
+            if path != DOWNLOAD_LEADERBOARD_PATH:
+                return _json_error(404, f"No such endpoint: {path}")
+            slug = body.get("competitionName") if isinstance(body, dict) else None
+            if self._scripted.get(slug):
+                scripted = self._scripted[slug].popleft()
+                if scripted.body is None and scripted.status >= 400:
+                    status, payload, headers = _json_error(scripted.status, HTTPStatus(scripted.status).phrase)
+                    return status, payload, {**headers, **scripted.headers}
+                headers = {"Content-Type": "application/octet-stream", **scripted.headers}
+                return scripted.status, scripted.body or b"", headers
+            if slug not in self._boards:
+                return _json_error(404, "Competition not found")
+            return 200, self._boards[slug], _zip_headers(slug)
+
+
+def _json_error(status: int, message: str) -> tuple[int, bytes, dict[str, str]]:
+    # Kaggle's API answers errors with the status both on the response and in the JSON body.
+    payload = json.dumps({"code": status, "message": message}).encode()
+    return status, payload, {"Content-Type": "application/json"}
+
+
+def _zip_headers(slug: str) -> dict[str, str]:
+    # The client's download_file reads Content-Length (and checks the size against it) and parses
+    # Last-Modified with "%a, %d %b %Y %H:%M:%S %Z", so both are sent the way Kaggle sends them.
+    return {
+        "Content-Type": "application/zip",
+        "Content-Disposition": f'attachment; filename="{slug}.zip"',
+        "Last-Modified": formatdate(usegmt=True),
+    }
+
+
+def _auth_kind(authorization: Optional[str]) -> Optional[str]:
+    if authorization is None:
+        return None
+    scheme = authorization.split(" ", 1)[0].lower()
+    return scheme if scheme in ("basic", "bearer") else "other"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FakeKaggleServer
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        # As a proxy target the request line holds an absolute URI; keep only its path.
+        path = urlsplit(self.path).path
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        authorization = self.headers.get("Authorization")
+        self.server.requests.append(RecordedRequest(self.command, path, body, _auth_kind(authorization)))
+        status, payload, headers = self.server._answer(path, body, authorization)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: pytest shows failures; request logs would only be noise."""
