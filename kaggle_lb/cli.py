@@ -165,15 +165,17 @@ def users_import(file: Path, database_url: str | None) -> None:
 def _print_outcomes(outcomes: list[SyncOutcome], as_json: bool) -> None:
     if as_json:
         _print_json([outcome.as_dict() for outcome in outcomes])
-        return
-    table = Table("competition", "status", "created", "updated", "unchanged", "removed", "skipped", "detail")
+    else:
+        table = Table("competition", "status", "created", "updated", "unchanged", "removed", "skipped")
+        for o in outcomes:
+            colour = {"synced": "green", "failed": "red"}.get(o.status, "yellow")
+            counts = (o.created, o.updated, o.unchanged, o.removed, o.skipped)
+            table.add_row(o.competition, f"[{colour}]{o.status}[/{colour}]", *map(str, counts))
+        console.print(table)
+    # Causes go to stderr so that --json output stays parseable.
     for o in outcomes:
-        colour = {"synced": "green", "failed": "red"}.get(o.status, "yellow")
-        table.add_row(
-            o.competition, f"[{colour}]{o.status}[/{colour}]",
-            *(str(n) for n in (o.created, o.updated, o.unchanged, o.removed, o.skipped)), o.detail or "",
-        )
-    console.print(table)
+        if o.detail:
+            err_console.print(o.detail, markup=False, highlight=False)
 
 
 @main.command()

@@ -76,7 +76,8 @@ def sync_competitions(
                 resources=resources,
                 tags={TRIGGER_TAG: "cli"},
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # The outcome carries the cause; the run's full log stays in the instance (and the UI).
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
             yield _outcome(slug, result)
         resources["database"].dispose()

@@ -102,11 +102,11 @@ def write_standings(
         changed_mask |= _differs(both[column], both[f"{column}_old"])
     to_update = both[changed_mask]
 
-    if len(to_insert):
-        rows = _python_rows(to_insert[ENTRY_COLUMNS])
-        for row in rows:
-            row.update(competition_id=competition_id, first_synced_at=synced_at, last_synced_at=synced_at)
-        conn.execute(insert(table), rows)
+    if len(to_delete):
+        ids = [int(i) for i in to_delete["id"]]
+        # Chunked so a board that lost thousands of users stays under SQLite's bind-parameter limit.
+        for start in range(0, len(ids), 10_000):
+            conn.execute(delete(table).where(table.c.id.in_(ids[start : start + 10_000])))
     if len(to_update):
         params = [
             {"b_id": int(row.pop("id")), **row, "last_synced_at": synced_at}
@@ -114,11 +114,11 @@ def write_standings(
         ]
         # Without .values(), the SET clause comes from the parameter keys (one executemany).
         conn.execute(update(table).where(table.c.id == bindparam("b_id")), params)
-    if len(to_delete):
-        ids = [int(i) for i in to_delete["id"]]
-        # Chunked so a board that lost thousands of users stays under SQLite's bind-parameter limit.
-        for start in range(0, len(ids), 10_000):
-            conn.execute(delete(table).where(table.c.id.in_(ids[start : start + 10_000])))
+    if len(to_insert):
+        rows = _python_rows(to_insert[ENTRY_COLUMNS])
+        for row in rows:
+            row.update(competition_id=competition_id, first_synced_at=synced_at, last_synced_at=synced_at)
+        conn.execute(insert(table), rows)
 
     return SyncCounts(
         created=len(to_insert),

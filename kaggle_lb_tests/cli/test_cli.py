@@ -1,0 +1,131 @@
+"""The `kaggle-lb` command line, run as a user would (click's runner, real databases)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from dagster import DagsterInstance
+
+from kaggle_lb.cli import main
+from kaggle_lb_tests.fixtures import fixture_path
+
+BOARD = (
+    "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
+    '1,101,"Team, Alpha","2026-11-01 10:00:00",0.95,4,"alice,bob"\n'
+    '2,102,carol,"2026-11-02 11:00:00",0.90,2,carol\n'
+)
+
+
+@pytest.fixture
+def cli(database_url, monkeypatch, tmp_path):
+    """Runs `kaggle-lb ARGS --database-url URL` and returns (exit code, output)."""
+    monkeypatch.setenv("KAGGLE_LB_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+
+    def run(*args: str, expect: int = 0):
+        result = runner.invoke(main, [*args, "--database-url", database_url], catch_exceptions=False)
+        assert result.exit_code == expect, result.output
+        return result.stdout
+
+    return run
+
+
+@pytest.fixture
+def exports(tmp_path):
+    directory = tmp_path / "exports"
+    directory.mkdir()
+    (directory / "comp-a.csv").write_text(BOARD)
+    return directory
+
+
+def test_competitions_commands(cli):
+    cli("init")
+    assert "added: comp-a" in cli("competitions", "add", "comp-a", "--title", "Comp A")
+    assert "already registered" in cli("competitions", "add", "comp-a")
+    cli("competitions", "add", "comp-b")
+    cli("competitions", "deactivate", "comp-b")
+    assert json.loads(cli("competitions", "list", "--json")) == [
+        {"slug": "comp-a", "title": "Comp A", "is_active": True},
+        {"slug": "comp-b", "title": None, "is_active": False},
+    ]
+    cli("competitions", "activate", "comp-b")
+    cli("competitions", "remove", "comp-b")
+    assert [c["slug"] for c in json.loads(cli("competitions", "list", "--json"))] == ["comp-a"]
+    cli("competitions", "remove", "nope", expect=1)
+
+
+def test_users_import_then_sync_and_standings(cli, exports, tmp_path):
+    users = tmp_path / "users.csv"
+    users.write_text("username,kaggle_username\nalice,\nBob_Site,BOB\ncarol,\n")
+    cli("competitions", "add", "comp-a")
+    assert "3 created, 0 updated, 0 unchanged" in cli("users", "import", str(users))
+    assert "added: dave" in cli("users", "add", "dave", "--kaggle-username", "dave-k")
+
+    outcome = json.loads(cli("sync", "--source", str(exports), "--json"))
+
+    assert outcome == [
+        {
+            "competition": "comp-a", "status": "synced",
+            "created": 3, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 0,
+        }
+    ]
+    rows = json.loads(cli("standings", "comp-a", "--json"))
+    assert [(r["username"], r["rank"], r["kaggle_team_name"]) for r in rows] == [
+        ("Bob_Site", 1, "Team, Alpha"), ("alice", 1, "Team, Alpha"), ("carol", 2, "carol"),
+    ]
+    assert set(rows[0]) == {
+        "username", "rank", "score", "kaggle_team_id", "kaggle_team_name", "submission_count", "submission_date",
+    }
+    assert rows[0]["submission_date"].startswith("2026-11-01T10:00:00")
+    # The runs went through Dagster and are recorded in the instance at DAGSTER_HOME (the UI's).
+    with DagsterInstance.get() as instance:
+        assert len(instance.get_runs()) == 1
+
+    again = json.loads(cli("sync", "comp-a", "--source", str(exports), "--json"))
+    assert again[0]["unchanged"] == 3 and again[0]["created"] == 0
+
+
+def test_sync_reports_each_competition_and_fails_when_one_fails(cli, exports):
+    (exports / "comp-b.csv").write_text("Rank,TeamId\n1,x\n")
+    cli("competitions", "add", "comp-a")
+    cli("competitions", "add", "comp-b")
+
+    outcome = json.loads(cli("sync", "--source", str(exports), "--json", expect=1))
+
+    assert [(o["competition"], o["status"]) for o in outcome] == [("comp-a", "synced"), ("comp-b", "failed")]
+
+
+def test_sync_through_the_real_kaggle_client(cli, fake_kaggle, monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "lb-bot")
+    monkeypatch.setenv("KAGGLE_KEY", "key-for-the-fake-server")
+    fake_kaggle.set_board("comp-a", BOARD.encode())
+    cli("competitions", "add", "comp-a")
+    cli("users", "add", "carol")
+
+    outcome = json.loads(cli("sync", "--source", "kaggle", "--json"))
+
+    assert outcome[0]["status"] == "synced" and outcome[0]["created"] == 1
+    assert fake_kaggle.requests[0].auth == "basic"
+
+
+def test_sync_of_an_unregistered_competition_is_refused(cli):
+    cli("sync", "ghost", expect=1)
+
+
+def test_demo_needs_no_credentials_and_prints_standings(tmp_path, monkeypatch):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_LB_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, ["demo", "--home", str(tmp_path / "demo")], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "demo.sqlite3").exists()
+    for title in ("orbit-wars", "sberbank-russian-housing-market", "fcen-dm-2026-prediccion-precio-de-propiedades"):
+        assert title in result.output
+    assert "failed" not in result.output
+
+
+def test_demo_exports_are_the_real_fixtures():
+    from importlib import resources
+
+    shipped = resources.files("kaggle_lb") / "demo" / "exports" / "orbit-wars.csv"
+    assert shipped.read_bytes() == fixture_path("orbit-wars-publicleaderboard-2026-05-05T15_36_33.csv").read_bytes()

@@ -1,0 +1,76 @@
+"""The standings writer: a diff per competition, written in one transaction."""
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from kaggle_lb.storage import registry, standings
+from kaggle_lb_tests.databases import dump_entries
+
+T1 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+T2 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+
+
+def entries(*rows):
+    frame = pd.DataFrame(
+        rows, columns=["user_id", "rank", "score", "kaggle_team_id", "kaggle_team_name", "submission_count"]
+    )
+    return frame.assign(
+        submission_count=frame["submission_count"].astype("Int64"),
+        submission_date=pd.Timestamp("2026-10-30 12:00:00", tz="UTC"),
+    )
+
+
+@pytest.fixture
+def comp(database):
+    with database.begin() as conn:
+        registry.add_competition(conn, database.tables, "comp")
+        registry.import_users(conn, database.tables, [("u1", None), ("u2", None), ("u3", None)])
+        return registry.get_competition(conn, database.tables, "comp").id
+
+
+def write(database, comp, frame, at):
+    with database.begin() as conn:
+        return standings.write_standings(conn, database.tables, comp, frame, synced_at=at)
+
+
+def test_inserts_updates_leaves_unchanged_and_removes(database, comp):
+    assert write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", None)), T1).as_dict() == {
+        "created": 2, "updated": 0, "unchanged": 0, "removed": 0,
+    }
+    counts = write(database, comp, entries((2, 1, 0.95, 11, "b", 4), (3, 2, 0.7, 12, "c", 1)), T2)
+    assert counts.as_dict() == {"created": 1, "updated": 1, "unchanged": 0, "removed": 1}
+
+    table = database.tables.leaderboard_entries
+    with database.begin() as conn:
+        rows = {r.user_id: r for r in conn.execute(table.select())}
+    assert set(rows) == {2, 3}
+    assert (rows[2].rank, rows[2].score, rows[2].submission_count) == (1, 0.95, 4)
+    # first_synced_at survives an update; last_synced_at moves.
+    assert rows[2].first_synced_at.replace(tzinfo=timezone.utc) == T1
+    assert rows[2].last_synced_at.replace(tzinfo=timezone.utc) == T2
+
+
+def test_a_repeated_board_writes_nothing(database, comp):
+    board = entries((1, 1, 0.9, 10, "Ünïcode, \"quoted\"", None), (2, 2, 0.8, 11, "b", 5))
+    write(database, comp, board, T1)
+    before = dump_entries(database)
+
+    counts = write(database, comp, board, T2)
+
+    assert counts.as_dict() == {"created": 0, "updated": 0, "unchanged": 2, "removed": 0}
+    assert dump_entries(database) == before
+
+
+def test_a_failure_inside_the_transaction_keeps_the_previous_standings(database, comp):
+    write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", 1)), T1)
+    before = dump_entries(database)
+
+    # User 99 does not exist: the foreign key rejects the insert, after the delete of user 2 and
+    # the update of user 1 already ran in the same transaction.
+    with pytest.raises(IntegrityError):
+        write(database, comp, entries((1, 2, 0.5, 10, "a", 4), (99, 1, 0.95, 12, "ghost", 1)), T2)
+
+    assert dump_entries(database) == before

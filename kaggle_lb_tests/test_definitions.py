@@ -1,0 +1,49 @@
+"""The one Definitions object: what `dagster dev` and the daemon load from workspace.yaml."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
+
+from kaggle_lb.definitions import defs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_lineage_is_raw_then_validated_then_matched():
+    graph = defs.resolve_asset_graph()
+    assert graph.get(AssetKey("validated_leaderboard")).parent_keys == {AssetKey("raw_leaderboard_csv")}
+    assert graph.get(AssetKey("matched_entries")).parent_keys == {AssetKey("validated_leaderboard")}
+    for key in ("raw_leaderboard_csv", "validated_leaderboard", "matched_entries"):
+        assert graph.get(AssetKey(key)).partitions_def.name == "competitions"
+
+
+def test_download_runs_in_the_kaggle_api_pool():
+    assert defs.resolve_assets_def("raw_leaderboard_csv").op.pool == "kaggle_api"
+
+
+def test_schedule_and_sensor_run_by_default():
+    schedule = defs.resolve_schedule_def("leaderboard_sync_schedule")
+    assert schedule.cron_schedule == "*/5 * * * *"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    assert defs.resolve_sensor_def("competition_partitions_sensor").default_status == DefaultSensorStatus.RUNNING
+
+
+def test_validated_leaderboard_shows_its_schema_in_the_ui():
+    spec = defs.resolve_assets_def("validated_leaderboard").specs_by_key[AssetKey("validated_leaderboard")]
+    columns = [column.name for column in spec.metadata["dagster/column_schema"].columns]
+    assert columns[:3] == ["rank", "team_id", "team_name"]
+
+
+def test_dagster_cli_validates_the_workspace(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "DAGSTER_HOME": str(tmp_path), "HOME": str(tmp_path)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Validation successful for code location kaggle_lb" in result.stderr + result.stdout
