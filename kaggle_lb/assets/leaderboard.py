@@ -56,12 +56,16 @@ def _failure(error: KaggleLbError) -> Failure:
 
 
 def _registered_competition(context: AssetExecutionContext, database: DatabaseResource):
-    """The competition behind this partition, or None (logged) when it was removed meanwhile."""
+    """The competition behind this partition, or None (logged) when it was removed meanwhile:
+    a queued run can outlive its competition or its partition."""
     slug = context.partition_key
     with database.begin() as conn:
         competition = registry.get_competition(conn, database.tables, slug)
     if competition is None:
         context.log.warning(f"competition '{slug}' is no longer registered: nothing to do")
+    elif not context.instance.has_dynamic_partition(competitions_partitions.name, slug):
+        context.log.warning(f"competition '{slug}' no longer has a partition: nothing to do")
+        return None
     return competition
 
 
@@ -169,11 +173,10 @@ def matched_entries(
     """The platform users found on the board, written to `leaderboard_entries` in one transaction."""
     slug = context.partition_key
     tables = database.tables
+    competition = _registered_competition(context, database)
+    if competition is None:
+        return
     with database.begin() as conn:
-        competition = registry.get_competition(conn, tables, slug)
-        if competition is None:
-            context.log.warning(f"competition '{slug}' is no longer registered: nothing to do")
-            return
         users = registry.load_users(conn, tables)
         result = match_entries(validated_leaderboard, users)
         counts = standings.write_standings(conn, tables, competition.id, result.entries)

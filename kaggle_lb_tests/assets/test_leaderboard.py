@@ -1,13 +1,15 @@
 """The three assets end to end: real Dagster execution, real databases, the real kaggle client."""
 
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, Definitions, execute_job, instance_for_test, materialize, reconstructable
 
 from kaggle_lb.assets import leaderboard_assets
 from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
+from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
 from kaggle_lb.storage import registry, standings
@@ -227,3 +229,30 @@ def test_run_for_a_removed_competition_does_nothing_and_says_so(sync, exports, s
     assert not result.asset_materializations_for_node("matched_entries")
     messages = [entry.user_message for entry in sync.instance.all_logs(result.run_id)]
     assert any("competition 'demo-comp' is no longer registered" in m for m in messages)
+
+
+def leaderboard_sync_job_from_env():
+    """The job as a launched run builds it: resources from the environment, in a fresh process."""
+    return Definitions(
+        assets=leaderboard_assets, jobs=[leaderboard_sync_job], resources=resources_from_env()
+    ).resolve_job_def(leaderboard_sync_job.name)
+
+
+def test_launched_run_for_a_deleted_partition_does_nothing_and_says_so(site, exports, monkeypatch, tmp_path):
+    # The competition is still registered, but its partition was deleted after the run was queued.
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    monkeypatch.setenv("KAGGLE_LB_DATABASE_URL", site.url)
+    monkeypatch.setenv("KAGGLE_LB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KAGGLE_LB_SOURCE", str(exports))
+    with instance_for_test() as instance:
+        result = execute_job(
+            reconstructable(leaderboard_sync_job_from_env),
+            instance=instance,
+            tags={"dagster/partition": "demo-comp"},
+        )
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+
+    assert result.success
+    assert not result.asset_materializations_for_node("raw_leaderboard_csv")
+    assert any("competition 'demo-comp' no longer has a partition" in m for m in messages)
+    assert dump_entries(site) == []
