@@ -3,11 +3,9 @@
 from dagster import AssetSelection, define_asset_job
 
 from kaggle_lb.assets.leaderboard import GROUP
-from kaggle_lb.partitions import competitions_partitions
 
 leaderboard_sync_job = define_asset_job(
     "leaderboard_sync_job",
     selection=AssetSelection.groups(GROUP),
-    partitions_def=competitions_partitions,
     description="Download, validate, match and write one competition's leaderboard.",
 )
