@@ -1,0 +1,83 @@
+"""Credit leaderboard rows to the site's users by Kaggle username (or, failing that, team name)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+ENTRY_DTYPES = {
+    "user_id": "int64",
+    "rank": "int64",
+    "score": "float64",
+    "kaggle_team_id": "int64",
+    "kaggle_team_name": "object",
+    "submission_count": "Int64",
+    "submission_date": "datetime64[ns, UTC]",
+}
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """One entry per credited user, plus how many board rows credited nobody."""
+
+    entries: pd.DataFrame
+    skipped: int
+
+
+def normalise_key(series: pd.Series) -> pd.Series:
+    """Comparable form of a username or team name: trimmed, case-folded; missing stays missing."""
+    # Object rather than "string" dtype: half the cost on a million names, and a column of
+    # nothing but NaN (no user has a Kaggle username yet) still works.
+    return series.astype(object).str.strip().str.casefold()
+
+
+def match_entries(board: pd.DataFrame, users: pd.DataFrame) -> MatchResult:
+    """Match a parsed leaderboard (see parse_leaderboard) against users.
+
+    `users` has user_id, username and kaggle_username (None/NaN/blank when unset). A user's key
+    is their kaggle_username when set, else their username. Every member username of a row
+    credits the user with that key; a row without members (legacy exports) falls back to its
+    team name. Rank 0 rows are host benchmarks and credit nobody. A user credited by several
+    rows keeps the best rank (lowest team_id on a tie). `skipped` counts the board rows that
+    end up crediting no user, benchmarks included; board team ids are assumed unique.
+    """
+    board = board.reset_index(drop=True)
+    ranked = board[board["rank"] > 0]
+
+    members = normalise_key(ranked["member_usernames"].str.split(",").explode())
+    members = members[members.str.len() > 0]
+    # Only rows without any member username fall back to their team name.
+    memberless = ranked.index.difference(members.index)
+    names = normalise_key(ranked.loc[memberless, "team_name"])
+    row_keys = pd.concat([members, names]).rename("key").rename_axis("row").reset_index()
+    row_keys = row_keys[row_keys["key"].str.len() > 0]
+
+    # A user's key is their Kaggle username when set, else their username.
+    keys = normalise_key(users["kaggle_username"]).to_numpy(copy=True)
+    unset = pd.isna(keys) | (keys == "")
+    keys[unset] = normalise_key(users.loc[unset, "username"]).to_numpy()
+    # A set lookup per user is the cheapest way to drop the users no row can match (pandas'
+    # isin and merge hash a million strings several times slower); missing keys match no row.
+    wanted = set(row_keys["key"])
+    matchable = np.fromiter(map(wanted.__contains__, keys), dtype=bool, count=len(keys))
+    user_keys = pd.DataFrame(
+        {"user_id": users["user_id"].to_numpy()[matchable], "key": keys[matchable]}
+    )
+
+    pairs = row_keys.merge(user_keys, on="key")[["row", "user_id"]]
+    credited = (
+        ranked.loc[pairs["row"]]
+        .assign(user_id=pairs["user_id"].to_numpy())
+        .sort_values(["rank", "team_id"], kind="stable")
+        .drop_duplicates("user_id")
+        .sort_values(["rank", "user_id"], kind="stable")
+    )
+    entries = (
+        credited.rename(columns={"team_id": "kaggle_team_id", "team_name": "kaggle_team_name"})[
+            list(ENTRY_DTYPES)
+        ]
+        .astype(ENTRY_DTYPES)
+        .reset_index(drop=True)
+    )
+    skipped = len(board) - entries["kaggle_team_id"].nunique()
+    return MatchResult(entries=entries, skipped=skipped)

@@ -1,0 +1,212 @@
+"""Read a Kaggle leaderboard CSV export into a validated frame with canonical columns."""
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pandera.errors
+
+from kaggle_lb.errors import LeaderboardFormatError, LeaderboardValidationError
+from kaggle_lb.leaderboard.schema import LeaderboardModel
+
+CANONICAL_COLUMNS = [
+    "rank",
+    "team_id",
+    "team_name",
+    "submission_date",
+    "score",
+    "submission_count",
+    "member_usernames",
+]
+
+# Export header column -> canonical column, per format.
+CURRENT_COLUMNS = {
+    "Rank": "rank",
+    "TeamId": "team_id",
+    "TeamName": "team_name",
+    "LastSubmissionDate": "submission_date",
+    "Score": "score",
+    "SubmissionCount": "submission_count",
+    "TeamMemberUserNames": "member_usernames",
+}
+# Exports from 2023 and before: rows are in rank order, no members, no submission count.
+LEGACY_COLUMNS = {
+    "TeamId": "team_id",
+    "TeamName": "team_name",
+    "SubmissionDate": "submission_date",
+    "Score": "score",
+}
+
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# 18 digits always fit in int64, so a matching value never overflows on conversion.
+_INTEGER_PATTERN = r"[+-]?\d{1,18}"
+_MAX_REPORTED_FAILURES = 10
+_MAX_VALUE_CHARS = 40
+
+
+def parse_leaderboard(content: bytes, competition: str) -> pd.DataFrame:
+    """Parse a Kaggle leaderboard export (current or legacy format) into `CANONICAL_COLUMNS`.
+
+    TeamName is kept byte-exact; an empty SubmissionCount becomes NA.
+    Raises LeaderboardFormatError when the bytes are not a leaderboard CSV (bad encoding,
+    no header, missing columns, broken CSV) and LeaderboardValidationError listing every row
+    that breaks `LeaderboardModel`.
+    """
+    raw = _read_csv(content, competition)
+    mapping = _detect_columns(list(raw.columns), competition)
+    board = raw[list(mapping)].rename(columns=mapping)
+    if "rank" not in board:
+        board.insert(0, "rank", pd.Series(range(1, len(board) + 1), index=board.index).astype(str))
+        board["submission_count"] = ""
+        board["member_usernames"] = ""
+    board = board[CANONICAL_COLUMNS]
+    typed, conversion_failures = _convert(board)
+    return _validate(typed, conversion_failures, board, competition)
+
+
+def split_members(value: str) -> list[str]:
+    """Split a TeamMemberUserNames cell into usernames (case kept, blanks dropped)."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _read_csv(content: bytes, competition: str) -> pd.DataFrame:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        cause = f"leaderboard CSV is not valid UTF-8: {exc}"
+        raise LeaderboardFormatError(competition, cause) from exc
+    try:
+        # All columns as text and no NA detection: team names such as "NA" or "null" are names.
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.EmptyDataError as exc:
+        cause = "leaderboard CSV is empty (no header row)"
+        raise LeaderboardFormatError(competition, cause) from exc
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise LeaderboardFormatError(competition, f"leaderboard CSV cannot be read: {exc}") from exc
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+def _detect_columns(header: list[str], competition: str) -> dict[str, str]:
+    """Return the export -> canonical column mapping of the format the header belongs to."""
+    missing = {
+        name: [column for column in columns if column not in header]
+        for name, columns in (("current", CURRENT_COLUMNS), ("legacy", LEGACY_COLUMNS))
+    }
+    if not missing["current"]:
+        return CURRENT_COLUMNS
+    if not missing["legacy"]:
+        return LEGACY_COLUMNS
+    # Name the columns missing from the closer format; a tie means a damaged current export.
+    closest = min(missing, key=lambda name: (len(missing[name]), name != "current"))
+    raise LeaderboardFormatError(
+        competition,
+        f"leaderboard CSV header lacks column(s) {', '.join(missing[closest])} of the {closest} "
+        f"Kaggle export format (current: {','.join(CURRENT_COLUMNS)}; legacy: "
+        f"{','.join(LEGACY_COLUMNS)}); header found: {','.join(header)}",
+    )
+
+
+def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Convert the text columns to their dtypes, collecting every cell that does not convert.
+
+    Conversion is done here rather than by pandera's coercion because a column that fails to
+    coerce is left as text, and pandera's range and uniqueness checks then fail on it as a
+    whole, hiding e.g. a negative rank behind a non-numeric one. Cells that fail become NA, so
+    the checks still run on the rest of the column.
+    """
+    failures = []
+
+    def integers(column: str, nullable: bool) -> pd.Series:
+        text = board[column].str.strip()
+        valid = text.str.fullmatch(_INTEGER_PATTERN)
+        failed = ~valid & (text != "") if nullable else ~valid
+        failures.append(_failures(board, column, failed, "not an integer"))
+        return pd.Series(pd.array(text.where(valid, None), dtype="Int64"), index=board.index)
+
+    score = pd.to_numeric(board["score"].str.strip(), errors="coerce")
+    failures.append(_failures(board, "score", score.isna(), "not a number"))
+    date = pd.to_datetime(
+        board["submission_date"].str.strip(), format=DATE_FORMAT, errors="coerce", utc=True
+    )
+    failures.append(_failures(board, "submission_date", date.isna(), f"not a date {DATE_FORMAT}"))
+    typed = pd.DataFrame(
+        {
+            "rank": integers("rank", nullable=False),
+            "team_id": integers("team_id", nullable=False),
+            "team_name": board["team_name"],
+            "submission_date": date.astype("datetime64[ns, UTC]"),
+            "score": score.astype(np.float64),
+            "submission_count": integers("submission_count", nullable=True),
+            "member_usernames": board["member_usernames"].str.strip(),
+        }
+    )
+    # Concatenating empty parts is deprecated in pandas; keep one so the columns exist.
+    failed_parts = [part for part in failures if len(part)] or failures[:1]
+    return typed, pd.concat(failed_parts, ignore_index=True)
+
+
+def _failures(board: pd.DataFrame, column: str, failed: pd.Series, check: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "column": column,
+            "check": check,
+            "failure_case": board.loc[failed, column],
+            "index": board.index[failed],
+        }
+    )
+
+
+def _validate(
+    typed: pd.DataFrame, conversion_failures: pd.DataFrame, board: pd.DataFrame, competition: str
+) -> pd.DataFrame:
+    try:
+        validated = LeaderboardModel.validate(typed, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        schema_failures = exc.failure_cases[["column", "check", "failure_case", "index"]]
+        # A cell that failed conversion is NA now, so pandera reports it again as null or as
+        # not coercible; the conversion failure already names its original value.
+        converted_away = pd.MultiIndex.from_frame(conversion_failures[["column", "index"]])
+        schema_failures = schema_failures[
+            ~pd.MultiIndex.from_frame(schema_failures[["column", "index"]]).isin(converted_away)
+        ]
+    else:
+        if conversion_failures.empty:
+            return validated
+        schema_failures = conversion_failures.iloc[:0]
+    failures = pd.concat(
+        [part for part in (conversion_failures, schema_failures) if len(part)], ignore_index=True
+    )
+    raise LeaderboardValidationError(competition, _describe_failures(failures, board))
+
+
+def _describe_failures(failures: pd.DataFrame, board: pd.DataFrame) -> str:
+    """Summarise failures as a count plus a bounded table of the first few, in row order."""
+    failures = failures.assign(
+        position=pd.to_numeric(failures["index"], errors="coerce"),
+        column_order=failures["column"].map({c: i for i, c in enumerate(CANONICAL_COLUMNS)}),
+    ).sort_values(["position", "column_order"], na_position="first", kind="stable")
+    shown = failures.head(_MAX_REPORTED_FAILURES)
+    lines = [
+        f"leaderboard has {len(failures)} schema failure(s) in "
+        f"{failures['position'].dropna().nunique()} row(s); first {len(shown)}:",
+        "| row | column | check | value |",
+        "|---|---|---|---|",
+    ]
+    for column, check, failure_case, position in zip(
+        shown["column"], shown["check"], shown["failure_case"], shown["position"]
+    ):
+        if pd.isna(position):
+            row, value = "-", failure_case
+        else:
+            # The CSV text is what an operator finds in the file; prefer it to the NA it became.
+            row, value = str(int(position) + 1), board.at[int(position), column]
+        lines.append(f"| {row} | {column} | {check} | {_truncate(repr(value))} |")
+    return "\n".join(lines)
+
+
+def _truncate(text: str) -> str:
+    if len(text) > _MAX_VALUE_CHARS:
+        text = text[: _MAX_VALUE_CHARS - 3] + "..."
+    return text.replace("|", "\\|")

@@ -1,0 +1,52 @@
+"""The pandera schema of a parsed Kaggle leaderboard (the canonical columns of `parsing.py`)."""
+
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+
+class LeaderboardModel(pa.DataFrameModel):
+    """One row per Kaggle team, best first, as exported by Kaggle.
+
+    Legacy exports (2023 and before) have no rank column, so rank is the row position (1..n),
+    and they carry neither a submission count nor member usernames.
+    """
+
+    rank: Series[np.int64] = pa.Field(
+        ge=0,
+        description="Leaderboard position; 0 marks a host benchmark row, which no user owns.",
+    )
+    team_id: Series[np.int64] = pa.Field(ge=0, unique=True, description="Kaggle TeamId.")
+    team_name: Series[str] = pa.Field(
+        description="Kaggle TeamName, byte-exact (leading spaces, commas, quotes, emoji kept)."
+    )
+    submission_date: Series[Annotated[pd.DatetimeTZDtype, "ns", "UTC"]] = pa.Field(
+        description="Date of the team's last scored submission, UTC."
+    )
+    score: Series[np.float64] = pa.Field(
+        description="Leaderboard score; the metric decides whether higher or lower is better."
+    )
+    submission_count: Series[pd.Int64Dtype] = pa.Field(
+        ge=0, nullable=True, description="Number of submissions; missing in legacy exports."
+    )
+    member_usernames: Series[str] = pa.Field(
+        description="Comma-separated Kaggle usernames of the team members; empty when none."
+    )
+
+    @pa.check("score", name="finite", error="score must be a finite number")
+    def score_is_finite(cls, score: Series[float]) -> Series[bool]:
+        # Every fixture row has a real score; "inf" would parse as a float but is no score.
+        return np.isfinite(score)
+
+    class Config:
+        title = "Kaggle leaderboard"
+        description = (
+            "A Kaggle leaderboard export mapped to canonical columns: rank, team_id, team_name, "
+            "submission_date, score, submission_count, member_usernames."
+        )
+        # parse_leaderboard builds exactly these columns; anything else is a bug upstream.
+        strict = True
+        coerce = True
