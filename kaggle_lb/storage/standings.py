@@ -10,17 +10,10 @@ from datetime import datetime, timezone
 import pandas as pd
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
 from kaggle_lb.storage.schema import Tables
 
-ENTRY_COLUMNS = [
-    "user_id",
-    "rank",
-    "score",
-    "kaggle_team_id",
-    "kaggle_team_name",
-    "submission_count",
-    "submission_date",
-]
+ENTRY_COLUMNS = list(ENTRY_DTYPES)
 # The columns whose change makes an entry "updated"; the sync timestamps are bookkeeping.
 _COMPARED = ENTRY_COLUMNS[1:]
 
@@ -45,16 +38,9 @@ def _as_utc(values: pd.Series) -> pd.Series:
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype(
-        {
-            "user_id": "int64",
-            "rank": "int64",
-            "score": "float64",
-            "kaggle_team_id": "int64",
-            "kaggle_team_name": "object",
-            "submission_count": "Int64",
-        }
-    ).assign(submission_date=lambda f: _as_utc(f["submission_date"]))
+    """The matcher's dtypes, whatever the driver handed back."""
+    dtypes = {column: dtype for column, dtype in ENTRY_DTYPES.items() if column != "submission_date"}
+    return frame.astype(dtypes).assign(submission_date=lambda f: _as_utc(f["submission_date"]))
 
 
 def load_entries(conn: Connection, tables: Tables, competition_id: int) -> pd.DataFrame:
