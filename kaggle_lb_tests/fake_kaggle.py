@@ -22,6 +22,13 @@ from urllib.parse import urlsplit
 DOWNLOAD_LEADERBOARD_PATH = "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard"
 DEFAULT_EXPORT_TIME = "2026-11-28T10:00:00"
 
+# Network faults a queued response can carry (see queue_response).
+STALL_BEFORE_HEADERS = "stall before headers"  # read the request, then send nothing
+STALL_MID_BODY = "stall mid-body"  # send the headers and half the body, then nothing
+DROP_MID_BODY = "drop mid-body"  # send the headers and half the body, then close the connection
+# The longest a stalled answer holds its thread; close() releases them all at once.
+_MAX_STALL_SECONDS = 30
+
 
 def leaderboard_zip(csv_bytes: bytes, member_name: str) -> bytes:
     """A ZIP like Kaggle's leaderboard download: one deflated CSV member."""
@@ -48,6 +55,7 @@ class _Scripted:
     status: int
     body: Optional[bytes]
     headers: dict[str, str]
+    fault: Optional[str] = None
 
 
 class FakeKaggleServer(ThreadingHTTPServer):
@@ -60,6 +68,7 @@ class FakeKaggleServer(ThreadingHTTPServer):
         self._scripted: dict[str, deque[_Scripted]] = defaultdict(deque)
         self._accepted_authorization: Optional[str] = None
         self._lock = threading.Lock()
+        self._release_stalls = threading.Event()
         # A short poll interval keeps shutdown() (once per test) from costing half a second.
         self._thread = threading.Thread(
             target=self.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-kaggle", daemon=True
@@ -83,12 +92,24 @@ class FakeKaggleServer(ThreadingHTTPServer):
         return zip_bytes
 
     def queue_response(
-        self, slug: str, status: int, body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None
+        self,
+        slug: str,
+        status: int,
+        body: Optional[bytes] = None,
+        headers: Optional[dict[str, str]] = None,
+        fault: Optional[str] = None,
     ) -> None:
         """Answer the next request for `slug` with this, once; queued answers are used in order
-        before falling back to the board. body=None on an error status sends Kaggle's JSON error."""
+        before falling back to the board. body=None on an error status sends Kaggle's JSON error.
+        `fault` (STALL_BEFORE_HEADERS, STALL_MID_BODY, DROP_MID_BODY) breaks the answer on the wire."""
         with self._lock:
-            self._scripted[slug].append(_Scripted(status, body, dict(headers or {})))
+            self._scripted[slug].append(_Scripted(status, body, dict(headers or {}), fault))
+
+    def queue_fault(self, slug: str, fault: str) -> None:
+        """Break the next answer for `slug` (a board must be set) on the wire; a body fault cuts its ZIP."""
+        with self._lock:
+            body = self._boards[slug]
+        self.queue_response(slug, 200, body, _zip_headers(slug), fault=fault)
 
     def accept_credentials(
         self, *, username: Optional[str] = None, key: Optional[str] = None, token: Optional[str] = None
@@ -103,6 +124,7 @@ class FakeKaggleServer(ThreadingHTTPServer):
             self._accepted_authorization = expected
 
     def close(self) -> None:
+        self._release_stalls.set()
         self.shutdown()
         self.server_close()
         self._thread.join()
@@ -113,7 +135,7 @@ class FakeKaggleServer(ThreadingHTTPServer):
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _answer(self, path: str, body: Any, authorization: Optional[str]) -> tuple[int, bytes, dict[str, str]]:
+    def _answer(self, path: str, body: Any, authorization: Optional[str]) -> _Scripted:
         with self._lock:
             if self._accepted_authorization is not None and authorization != self._accepted_authorization:
                 return _json_error(401, "Unauthenticated")
@@ -123,19 +145,22 @@ class FakeKaggleServer(ThreadingHTTPServer):
             if self._scripted.get(slug):
                 scripted = self._scripted[slug].popleft()
                 if scripted.body is None and scripted.status >= 400:
-                    status, payload, headers = _json_error(scripted.status, HTTPStatus(scripted.status).phrase)
-                    return status, payload, {**headers, **scripted.headers}
+                    error = _json_error(scripted.status, HTTPStatus(scripted.status).phrase)
+                    return _Scripted(error.status, error.body, {**error.headers, **scripted.headers}, scripted.fault)
                 headers = {"Content-Type": "application/octet-stream", **scripted.headers}
-                return scripted.status, scripted.body or b"", headers
+                return _Scripted(scripted.status, scripted.body or b"", headers, scripted.fault)
             if slug not in self._boards:
                 return _json_error(404, "Competition not found")
-            return 200, self._boards[slug], _zip_headers(slug)
+            return _Scripted(200, self._boards[slug], _zip_headers(slug))
+
+    def _stall(self) -> None:
+        self._release_stalls.wait(_MAX_STALL_SECONDS)
 
 
-def _json_error(status: int, message: str) -> tuple[int, bytes, dict[str, str]]:
+def _json_error(status: int, message: str) -> _Scripted:
     # Kaggle's API answers errors with the status both on the response and in the JSON body.
     payload = json.dumps({"code": status, "message": message}).encode()
-    return status, payload, {"Content-Type": "application/json"}
+    return _Scripted(status, payload, {"Content-Type": "application/json"})
 
 
 def _zip_headers(slug: str) -> dict[str, str]:
@@ -175,13 +200,24 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         authorization = self.headers.get("Authorization")
         self.server.requests.append(RecordedRequest(self.command, path, body, _auth_kind(authorization)))
-        status, payload, headers = self.server._answer(path, body, authorization)
-        self.send_response(status)
-        for name, value in headers.items():
+        answer = self.server._answer(path, body, authorization)
+        if answer.fault == STALL_BEFORE_HEADERS:
+            self.server._stall()
+            self.close_connection = True
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
-        self.wfile.write(payload)
+        if answer.fault in (STALL_MID_BODY, DROP_MID_BODY):
+            self.wfile.write(answer.body[: len(answer.body) // 2])
+            self.wfile.flush()
+            if answer.fault == STALL_MID_BODY:
+                self.server._stall()
+            self.close_connection = True
+            return
+        self.wfile.write(answer.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: pytest shows failures; request logs would only be noise."""

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # 18 digits always fit in int64, so a matching value never overflows on conversion.
 _INTEGER_PATTERN = r"[+-]?\d{1,18}"
 _MAX_REPORTED_FAILURES = 10
+# The length of leaderboard_entries.kaggle_team_name: a longer name would fail the write.
+MAX_TEAM_NAME_CHARS = 1024
 _MAX_VALUE_CHARS = 40
 
 
@@ -54,7 +57,7 @@ def parse_leaderboard(content: bytes, competition: str) -> pd.DataFrame:
     that breaks `LeaderboardModel`.
     """
     raw = _read_csv(content, competition)
-    mapping = _detect_columns(list(raw.columns), competition)
+    mapping = detect_columns(list(raw.columns), competition)
     board = raw[list(mapping)].rename(columns=mapping)
     if "rank" not in board:
         board.insert(0, "rank", pd.Series(range(1, len(board) + 1), index=board.index).astype(str))
@@ -76,11 +79,25 @@ def _read_csv(content: bytes, competition: str) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         cause = f"leaderboard CSV is not valid UTF-8: {exc}"
         raise LeaderboardFormatError(competition, cause) from exc
+    if "\x00" in text:
+        # pandas' parser silently cuts a field at a NUL, which could turn "al\0ice" into user "al".
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        cause = f"leaderboard CSV holds a NUL byte (line {line}): the file is corrupt"
+        raise LeaderboardFormatError(competition, cause)
     try:
-        # All columns as text and no NA detection: team names such as "NA" or "null" are names.
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+        with warnings.catch_warnings():
+            # index_col=False: a first data row longer than the header must not become an index
+            # (shifting every value); pandas only warns that it drops the extra fields, so fail.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            # All columns as text and no NA detection: team names such as "NA" or "null" are names.
+            frame = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, index_col=False
+            )
     except pd.errors.EmptyDataError as exc:
         cause = "leaderboard CSV is empty (no header row)"
+        raise LeaderboardFormatError(competition, cause) from exc
+    except pd.errors.ParserWarning as exc:
+        cause = "leaderboard CSV cannot be read: its first data row has more fields than the header"
         raise LeaderboardFormatError(competition, cause) from exc
     except (pd.errors.ParserError, csv.Error) as exc:
         raise LeaderboardFormatError(competition, f"leaderboard CSV cannot be read: {exc}") from exc
@@ -88,7 +105,7 @@ def _read_csv(content: bytes, competition: str) -> pd.DataFrame:
     return frame
 
 
-def _detect_columns(header: list[str], competition: str) -> dict[str, str]:
+def detect_columns(header: list[str], competition: str) -> dict[str, str]:
     """Return the export -> canonical column mapping of the format the header belongs to."""
     missing = {
         name: [column for column in columns if column not in header]
@@ -114,11 +131,16 @@ def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Conversion is done here rather than by pandera's coercion because a column that fails to
     coerce is left as text, and pandera's range and uniqueness checks then fail on it as a
     whole, hiding e.g. a negative rank behind a non-numeric one. Cells that fail become NA, so
-    the checks still run on the rest of the column.
+    the checks still run on the rest of the column. A team name too long to store fails here too.
     """
     failures = []
 
     def integers(column: str, nullable: bool) -> pd.Series:
+        try:
+            # Fast path for the usual all-valid column; anything odd takes the exact check below.
+            return pd.Series(board[column].astype(np.int64), index=board.index).astype("Int64")
+        except (ValueError, OverflowError):
+            pass
         text = board[column].str.strip()
         valid = text.str.fullmatch(_INTEGER_PATTERN)
         failed = ~valid & (text != "") if nullable else ~valid
@@ -131,6 +153,8 @@ def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         board["submission_date"].str.strip(), format=DATE_FORMAT, errors="coerce", utc=True
     )
     failures.append(_failures(board, "submission_date", date.isna(), f"not a date {DATE_FORMAT}"))
+    too_long = board["team_name"].str.len() > MAX_TEAM_NAME_CHARS
+    failures.append(_failures(board, "team_name", too_long, f"longer than {MAX_TEAM_NAME_CHARS} characters"))
     typed = pd.DataFrame(
         {
             "rank": integers("rank", nullable=False),

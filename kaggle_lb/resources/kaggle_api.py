@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
 import tempfile
@@ -15,6 +16,8 @@ from typing import Optional
 import dagster as dg
 import requests
 from pydantic import Field
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
 from kaggle_lb.errors import LeaderboardDownloadError
 from kaggle_lb.resources.leaderboard_source import (
@@ -32,6 +35,26 @@ _RETRYABLE_REQUEST_ERRORS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
+# A leaderboard ZIP holds one CSV; the allowance over the CSV limit covers the archive's headers.
+_ZIP_OVERHEAD_BYTES = 1024 * 1024
+_DOWNLOAD_CHUNK = 1024 * 1024
+# The start of a local file header, or of the end record of an empty archive.
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+# How much of a JSON answer is read to find an error in it; Kaggle's error bodies are tiny.
+_MAX_JSON_BODY_BYTES = 64 * 1024
+_SHOWN_BODY_CHARS = 80
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Gives every request sent through it a (connect, read) timeout: the kaggle client sends
+    without one, so a server that stops answering would otherwise hold the run forever."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=self.timeout if timeout is None else timeout, **kwargs)
 
 
 class _Retryable(Exception):
@@ -74,6 +97,12 @@ class KaggleApiResource(LeaderboardSource):
         default=60.0,
         ge=0,
         description="Longest wait between attempts, in seconds; also caps a server's Retry-After.",
+    )
+    timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait for Kaggle to accept the connection, to answer, or to send the "
+        "next bytes of the download, in seconds; a stalled attempt fails after it (and is retried).",
     )
 
     def download_leaderboard(self, competition: str) -> LeaderboardDownload:
@@ -124,26 +153,91 @@ class KaggleApiResource(LeaderboardSource):
     def _download_once(self, competition: str, config_values: dict[str, str]) -> tuple[str, bytes]:
         api = _new_kaggle_api()
         api.config_values = config_values
+        request = _download_leaderboard_request(competition)
         with tempfile.TemporaryDirectory(prefix="kaggle-lb-") as directory:
+            zip_path = os.path.join(directory, f"{competition}.zip")
             try:
-                api.competition_leaderboard_download(competition, directory)
+                # The same call as competition_leaderboard_download, minus its download_file: that
+                # one retries on its own (5 times, sleeping up to 32 s, resuming with a request
+                # that hangs) and has no size limit. Retries are this resource's job.
+                with api.build_kaggle_client() as client:
+                    # Entering the client created its session; kaggle 2.2.5 offers no other hook.
+                    session = client.http_client()._session
+                    for prefix in ("http://", "https://"):
+                        session.mount(prefix, _TimeoutAdapter(self.timeout_seconds))
+                    try:
+                        response = client.competitions.competition_api_client.download_leaderboard(request)
+                    except TypeError as exc:
+                        # The client compares a JSON body's "code" with 400 without checking its type.
+                        raise LeaderboardDownloadError(
+                            competition, f"Kaggle sent an error body the kaggle client cannot read ({exc})"
+                        ) from exc
+                    with response:
+                        self._save_zip(competition, response, zip_path)
             except requests.HTTPError as exc:
                 raise self._http_error(competition, exc) from exc
             except _RETRYABLE_REQUEST_ERRORS as exc:
-                raise _Retryable(self._redact(f"{type(exc).__name__}: {exc}")) from exc
-            except (requests.RequestException, OSError, ValueError) as exc:
-                # ValueError: the client's own check that the body matched Content-Length.
+                raise _Retryable(self._redact(self._network_cause(exc))) from exc
+            except (requests.RequestException, OSError) as exc:
                 raise LeaderboardDownloadError(
                     competition, self._redact(f"download failed: {type(exc).__name__}: {exc}")
                 ) from exc
-            zip_path = os.path.join(directory, f"{competition}.zip")
             return read_csv_from_zip(zip_path, competition, self.max_csv_bytes)
+
+    def _save_zip(self, competition: str, response: requests.Response, zip_path: str) -> None:
+        """Stream the body into zip_path, capped in size; a JSON or non-ZIP body is an error."""
+        content_type = response.headers.get("Content-Type", "")
+        if "application/json" in content_type:
+            # Kaggle's other error shape, {"error": {"code": ...}}, gets past the client with a 200.
+            body = next(response.iter_content(_MAX_JSON_BODY_BYTES), b"")
+            raise self._json_body_error(competition, response, body)
+        limit = self.max_csv_bytes + _ZIP_OVERHEAD_BYTES
+        size = 0
+        with open(zip_path, "wb") as out:
+            # A body shorter than its Content-Length raises ChunkedEncodingError here (retried).
+            for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise LeaderboardDownloadError(
+                        competition, f"the leaderboard download is larger than the limit of {limit} bytes"
+                    )
+                out.write(chunk)
+        with open(zip_path, "rb") as downloaded:
+            head = downloaded.read(_SHOWN_BODY_CHARS)
+        if not head:
+            raise LeaderboardDownloadError(competition, "the leaderboard download is empty (Kaggle sent no bytes)")
+        if not head.startswith(_ZIP_SIGNATURES):
+            raise LeaderboardDownloadError(
+                competition,
+                f"the leaderboard download is not a readable ZIP: Kaggle sent {size} bytes of "
+                f"{content_type or 'no Content-Type'} starting {_shown(head)}",
+            )
+
+    def _json_body_error(self, competition: str, response: requests.Response, body: bytes) -> Exception:
+        status, message = _json_error_fields(body)
+        if status is not None:
+            return self._error_for_status(competition, status, message, response)
+        return LeaderboardDownloadError(
+            competition, self._redact(f"Kaggle sent JSON instead of the leaderboard ZIP: {_shown(body)}")
+        )
+
+    def _network_cause(self, exc: requests.RequestException) -> str:
+        cause = f"{type(exc).__name__}: {exc}"
+        # A read timeout while streaming the body comes wrapped in a ConnectionError.
+        if isinstance(exc, requests.Timeout) or any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
+            return f"Kaggle did not answer within {self.timeout_seconds:g} s (timeout_seconds); {cause}"
+        return cause
 
     def _http_error(self, competition: str, exc: requests.HTTPError) -> Exception:
         status, message = _status_and_message(exc)
+        return self._error_for_status(competition, status, message, exc.response)
+
+    def _error_for_status(
+        self, competition: str, status: int, message: str, response: Optional[requests.Response]
+    ) -> Exception:
         detail = self._redact(f" (Kaggle said: {message})" if message else "")
         if status == 429 or status >= 500:
-            return _Retryable(f"HTTP {status}{detail}", _retry_after_seconds(exc.response))
+            return _Retryable(f"HTTP {status}{detail}", _retry_after_seconds(response))
         if status == 401:
             cause = (
                 "HTTP 401: Kaggle rejected the credentials; check KAGGLE_API_TOKEN "
@@ -183,20 +277,46 @@ def _new_kaggle_api():
     return KaggleApi()
 
 
+def _download_leaderboard_request(competition: str):
+    from kagglesdk.competitions.types.competition_api_service import ApiDownloadLeaderboardRequest
+
+    request = ApiDownloadLeaderboardRequest()
+    request.competition_name = competition
+    return request
+
+
+def _shown(body: bytes) -> str:
+    """The start of a body, safe to put in a message."""
+    return repr(body[:_SHOWN_BODY_CHARS].decode("utf-8", errors="replace"))
+
+
+def _json_error_fields(body: bytes) -> tuple[Optional[int], str]:
+    """(code, message) of a JSON error body, top-level {"code", "message"} or nested
+    {"error": {"code", "message"}}; code is None when the body holds no error code >= 400."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None, ""
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        parsed = parsed["error"]
+    if not isinstance(parsed, dict):
+        return None, ""
+    message = str(parsed.get("message") or "")
+    code = parsed.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and code >= 400:
+        return code, message
+    return None, message
+
+
 def _status_and_message(exc: requests.HTTPError) -> tuple[int, str]:
     """The HTTP status, or the `code` of a JSON error body (Kaggle can send one with a 200)."""
     response = exc.response
     status = response.status_code if response is not None else 0
     message = ""
     if response is not None and "application/json" in response.headers.get("Content-Type", ""):
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            message = str(body.get("message") or "")
-            if isinstance(body.get("code"), int) and body["code"] >= 400:
-                status = body["code"]
+        code, message = _json_error_fields(response.content)
+        if code is not None:
+            status = code
     return status, message
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
 from kaggle_lb.storage.schema import Tables
@@ -66,6 +66,30 @@ def _python_rows(frame: pd.DataFrame) -> list[dict]:
     return out.to_dict("records")
 
 
+def _lock_competition(conn: Connection, tables: Tables, competition_id: int) -> None:
+    """Serialize the writers of one competition: a second one waits here until the first commits,
+    then diffs against its result instead of inserting the same entries again."""
+    competitions = tables.competitions
+    if conn.dialect.name == "sqlite":
+        # No row locks: a write takes the database's write lock, waiting out another writer. The
+        # driver opens the transaction at the first write, so the diff's reads come after the wait.
+        conn.execute(update(competitions).where(competitions.c.id == competition_id).values(id=competitions.c.id))
+    else:
+        conn.execute(select(competitions.c.id).where(competitions.c.id == competition_id).with_for_update())
+
+
+def _existing_user_ids(conn: Connection, tables: Tables, user_ids: pd.Series) -> set[int]:
+    """Those of `user_ids` still in the users table, locked against deletion until the transaction
+    ends (PostgreSQL; SQLite's write lock already holds deletes off): a user deleted since the
+    matcher read the users must not fail the insert with a foreign key error."""
+    ids = [int(i) for i in user_ids]
+    found: set[int] = set()
+    for start in range(0, len(ids), 10_000):
+        query = select(tables.user_id).where(tables.user_id.in_(ids[start : start + 10_000]))
+        found.update(conn.execute(query.with_for_update(read=True, key_share=True)).scalars())
+    return found
+
+
 def write_standings(
     conn: Connection,
     tables: Tables,
@@ -76,11 +100,14 @@ def write_standings(
     """Make the competition's entries equal `entries`: insert new, update changed, delete gone."""
     synced_at = synced_at or datetime.now(timezone.utc)
     table = tables.leaderboard_entries
+    _lock_competition(conn, tables, competition_id)
     new = _normalise(entries[ENTRY_COLUMNS])
     old = load_entries(conn, tables, competition_id)
 
     merged = new.merge(old, on="user_id", how="outer", suffixes=("", "_old"), indicator=True)
     to_insert = merged[merged["_merge"] == "left_only"]
+    if len(to_insert):
+        to_insert = to_insert[to_insert["user_id"].isin(_existing_user_ids(conn, tables, to_insert["user_id"]))]
     to_delete = merged[merged["_merge"] == "right_only"]
     both = merged[merged["_merge"] == "both"]
     changed_mask = pd.Series(False, index=both.index)
@@ -112,6 +139,12 @@ def write_standings(
         unchanged=len(both) - len(to_update),
         removed=len(to_delete),
     )
+
+
+def count_entries(conn: Connection, tables: Tables, competition_id: int) -> int:
+    entries = tables.leaderboard_entries
+    query = select(func.count()).select_from(entries).where(entries.c.competition_id == competition_id)
+    return conn.execute(query).scalar_one()
 
 
 def read_standings(conn: Connection, tables: Tables, competition_id: int) -> list[dict]:

@@ -68,9 +68,9 @@ def test_a_failure_inside_the_transaction_keeps_the_previous_standings(database,
     write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", 1)), T1)
     before = dump_entries(database)
 
-    # User 99 does not exist: the foreign key rejects the insert, after the delete of user 2 and
+    # User 3's entry has no team name: NOT NULL rejects the insert, after the delete of user 2 and
     # the update of user 1 already ran in the same transaction.
     with pytest.raises(IntegrityError):
-        write(database, comp, entries((1, 2, 0.5, 10, "a", 4), (99, 1, 0.95, 12, "ghost", 1)), T2)
+        write(database, comp, entries((1, 2, 0.5, 10, "a", 4), (3, 1, 0.95, 12, None, 1)), T2)
 
     assert dump_entries(database) == before

@@ -1,0 +1,206 @@
+"""Hostile and malformed leaderboard CSVs: a correct parse or one error naming the competition,
+never a bare traceback and never a partial write. Cases already in leaderboard/test_parsing.py
+(missing columns, invalid UTF-8, BOM/CRLF equivalence, a header only, bad numbers) are not repeated
+there, only run through the assets here."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kaggle_lb.errors import LeaderboardFormatError, LeaderboardValidationError
+from kaggle_lb.leaderboard.parsing import MAX_TEAM_NAME_CHARS, parse_leaderboard
+from kaggle_lb.resources.leaderboard_source import LocalExportsResource
+from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage.schema import build_tables
+from kaggle_lb_tests.databases import dump_entries
+from kaggle_lb_tests.hardening.conftest import GOOD_BOARD, HEADER, SLUG, AssetSync, board, step_failure
+
+ROW = "1,10,a,2026-01-01 00:00:00,0.5,1,a"
+
+
+def error_of(content: bytes, kind=(LeaderboardFormatError, LeaderboardValidationError)) -> str:
+    with pytest.raises(kind) as raised:
+        parse_leaderboard(content, SLUG)
+    assert raised.value.competition == SLUG
+    assert str(raised.value).startswith(f"competition '{SLUG}': ")
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["2026-02-30 00:00:00", "2026-02-03 25:61:00", "2026-13-01 00:00:00", "0000-01-01 00:00:00"],
+)
+def test_impossible_dates_are_validation_errors(date):
+    message = error_of(board(f"1,10,a,{date},0.5,1,a"), LeaderboardValidationError)
+    assert f"| 1 | submission_date | not a date %Y-%m-%d %H:%M:%S | '{date}' |" in message
+
+
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        (board("1,10,al\x00ice,2026-01-01 00:00:00,0.5,1,alice"), 2),
+        (board(ROW, "2,11,b,2026-01-01 00:00:00,0.4,1,al\x00ice"), 3),
+        (HEADER.replace("Rank", "Rank\x00").encode() + ROW.encode(), 1),
+    ],
+    ids=["team-name", "member", "header"],
+)
+def test_nul_bytes_are_a_format_error_not_a_silently_cut_field(content, line):
+    # pandas would cut "al\0ice" to "al", crediting a user named "al" with someone else's rank.
+    message = error_of(content, LeaderboardFormatError)
+    assert f"holds a NUL byte (line {line}): the file is corrupt" in message
+
+
+def test_a_first_row_longer_than_the_header_is_a_format_error_not_an_index():
+    # Otherwise pandas takes the extra leading fields as an index and shifts every value.
+    message = error_of(board(ROW + ",extra,more"), LeaderboardFormatError)
+    assert message.endswith("its first data row has more fields than the header")
+
+
+def test_a_later_row_longer_than_the_header_is_a_format_error():
+    message = error_of(board(ROW, "2,11,b,2026-01-01 00:00:00,0.4,1,b,extra"), LeaderboardFormatError)
+    assert "cannot be read: Error tokenizing data. C error: Expected 7 fields in line 3, saw 8" in message
+
+
+def test_columns_in_another_order_parse_by_name():
+    content = (
+        "TeamMemberUserNames,Score,TeamName,Rank,SubmissionCount,TeamId,LastSubmissionDate\n"
+        '"alice,bob",0.5,Team A,1,3,10,2026-01-01 00:00:00\n'
+    ).encode()
+    [row] = parse_leaderboard(content, SLUG).to_dict("records")
+    assert (row["rank"], row["team_id"], row["team_name"], row["member_usernames"]) == (1, 10, "Team A", "alice,bob")
+
+
+def test_latin1_bytes_inside_utf8_name_the_offending_byte():
+    content = board("1,10,Café 東京,2026-01-01 00:00:00,0.5,1,a") + b"2,11,Caf\xe9,2026-01-01 00:00:00,0.4,1,b\n"
+    message = error_of(content, LeaderboardFormatError)
+    assert "not valid UTF-8: 'utf-8' codec can't decode byte 0xe9" in message
+
+
+def test_a_team_name_longer_than_the_column_is_a_validation_error():
+    message = error_of(board(f"1,10,{'x' * (MAX_TEAM_NAME_CHARS + 1)},2026-01-01 00:00:00,0.5,1,a"))
+    assert f"| 1 | team_name | longer than {MAX_TEAM_NAME_CHARS} characters | 'xxxx" in message
+    assert len(message) < 1000  # the value is shown truncated
+    # Exactly at the limit is fine.
+    parse_leaderboard(board(f"1,10,{'x' * MAX_TEAM_NAME_CHARS},2026-01-01 00:00:00,0.5,1,a"), SLUG)
+
+
+def test_the_team_name_limit_is_the_columns_length():
+    assert build_tables().leaderboard_entries.c.kaggle_team_name.type.length == MAX_TEAM_NAME_CHARS
+
+
+def test_embedded_crlf_in_a_quoted_team_name_is_kept():
+    content = board('1,10,"two\r\nlines",2026-01-01 00:00:00,0.5,1,a').replace(b"\n", b"\r\n")
+    assert parse_leaderboard(content, SLUG)["team_name"].tolist() == ["two\r\r\nlines"]
+
+
+_BIG_FIELD_SCRIPT = textwrap.dedent(
+    """
+    import resource, sys
+    from kaggle_lb.errors import LeaderboardValidationError
+    from kaggle_lb.leaderboard.parsing import parse_leaderboard
+
+    header = b"Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\\n"
+    big = b"x" * (50 * 2**20)
+    members = header + b"1,10,a,2026-01-01 00:00:00,0.5,1," + big + b"\\n"
+    name = header + b"1,10," + big + b",2026-01-01 00:00:00,0.5,1,a\\n"
+    del big
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    parsed = parse_leaderboard(members, "comp")
+    assert len(parsed.loc[0, "member_usernames"]) == 50 * 2**20
+    try:
+        parse_leaderboard(name, "comp")
+    except LeaderboardValidationError as error:
+        assert "longer than 1024 characters" in str(error)
+    else:
+        raise AssertionError("a 50 MB team name was accepted")
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+    """
+)
+
+
+def test_a_50_mb_field_parses_or_fails_cleanly_in_bounded_memory():
+    # In a fresh interpreter, so the peak resident size belongs to this parse alone.
+    done = subprocess.run([sys.executable, "-c", _BIG_FIELD_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    peak_growth_mb = int(done.stdout.strip())
+    # A handful of copies of the field (bytes, text, parser buffer, the cell), not an explosion.
+    assert peak_growth_mb < 400
+
+
+# --- through the assets: the standings never change on a bad board ------------------------------
+
+
+@pytest.fixture
+def exports(tmp_path):
+    directory = tmp_path / "exports"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def sync(site, exports, tmp_path):
+    return AssetSync(site, LocalExportsResource(directory=str(exports)), tmp_path / "raw")
+
+
+def current_standings(database) -> dict[str, int]:
+    with database.begin() as conn:
+        competition = registry.get_competition(conn, database.tables, SLUG)
+        return {row["username"]: row["rank"] for row in standings.read_standings(conn, database.tables, competition.id)}
+
+
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        (b"Name,Points\nalice,3\n", "header lacks column(s)"),
+        (board(ROW, "2,10,b,2026-01-01 00:00:00,0.4,1,bob"), "field_uniqueness"),
+        (board("1,10,a,2026-01-01 00:00:00,high,1,alice"), "not a number"),
+        (board("first,10,a,2026-01-01 00:00:00,0.5,1,alice"), "not an integer"),
+        (board("1,10,a,2026-02-30 00:00:00,0.5,1,alice"), "not a date"),
+        (board("1,10,a,2026-02-03 25:61:00,0.5,1,alice"), "not a date"),
+        (board("1,10,al\x00ice,2026-01-01 00:00:00,0.5,1,alice"), "holds a NUL byte"),
+        (board(ROW + ",extra"), "more fields than the header"),
+        (GOOD_BOARD + b"3,11,Caf\xe9,2026-01-01 00:00:00,0.4,1,bob\n", "not valid UTF-8"),
+        (board(f"1,10,{'x' * 5000},2026-01-01 00:00:00,0.5,1,alice"), "longer than 1024 characters"),
+    ],
+    ids=["wrong-columns", "duplicate-team-id", "score", "rank", "feb-30", "25-61", "nul", "extra-field", "latin1", "long-name"],
+)
+def test_a_hostile_board_fails_validation_and_keeps_the_standings(sync, site, exports, content, error):
+    (exports / f"{SLUG}.csv").write_bytes(GOOD_BOARD)
+    assert sync().success
+    before = dump_entries(site)
+    assert len(before) == 3
+
+    (exports / f"{SLUG}.csv").write_bytes(content)
+    result = sync()
+
+    assert not result.success
+    step, description = step_failure(result)
+    # A Failure with a description is the clear error; a crash would have no user failure data.
+    assert step == "validated_leaderboard"
+    assert description.startswith(f"competition '{SLUG}': ")
+    assert error in description
+    assert dump_entries(site) == before
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (GOOD_BOARD.replace(b"\n", b"\r\n"), {"alice": 1, "bob": 1, "carol": 2}),
+        (b"\xef\xbb\xbf" + GOOD_BOARD.replace(b"\n", b"\r"), {"alice": 1, "bob": 1, "carol": 2}),
+        (board('1,10,a,2026-01-01 00:00:00,0.5,1,"carol,' + "x" * (10 * 2**20) + '"'), {"carol": 1}),
+        (HEADER.encode(), {}),
+    ],
+    ids=["crlf", "bom-and-cr", "10-mb-member-field", "header-only"],
+)
+def test_an_odd_but_valid_board_syncs_exactly(sync, site, exports, content, expected):
+    (exports / f"{SLUG}.csv").write_bytes(GOOD_BOARD)
+    sync()
+
+    (exports / f"{SLUG}.csv").write_bytes(content)
+    result = sync()
+
+    assert result.success
+    # A header-only board is Kaggle saying nobody is ranked: every entry goes, consistently.
+    assert current_standings(site) == expected
