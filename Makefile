@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --editable '.[test]'
 	touch $@
 
-.PHONY: install demo test dev
+.PHONY: install demo test dev bench
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -20,3 +20,7 @@ test: $(VENV)/.installed
 
 dev: $(VENV)/.installed
 	$(VENV)/bin/dagster dev
+
+# Sync benchmark against the per-row design (see README, Performance); JSON in benchmarks/results/.
+bench: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.sync_benchmark

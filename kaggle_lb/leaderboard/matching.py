@@ -31,6 +31,32 @@ def normalise_key(series: pd.Series) -> pd.Series:
     return series.astype(object).str.strip().str.casefold()
 
 
+def row_keys(board: pd.DataFrame) -> pd.DataFrame:
+    """The keys each ranked row credits, as (row, key) pairs: its member usernames, or its team
+    name when it has none. `board` has a default index (row positions)."""
+    ranked = board[board["rank"] > 0]
+    members = normalise_key(ranked["member_usernames"].str.split(",").explode())
+    members = members[members.str.len() > 0]
+    # Only rows without any member username fall back to their team name.
+    memberless = ranked.index.difference(members.index)
+    names = normalise_key(ranked.loc[memberless, "team_name"])
+    keys = pd.concat([members, names]).rename("key").rename_axis("row").reset_index()
+    return keys[keys["key"].str.len() > 0]
+
+
+def board_keys(board: pd.DataFrame) -> set[str]:
+    """Every key the board can credit: the only users matching needs (see registry.load_board_users)."""
+    return set(row_keys(board.reset_index(drop=True))["key"])
+
+
+def user_keys(users: pd.DataFrame) -> np.ndarray:
+    """Each user's key: their Kaggle username when set, else their username (NaN when neither)."""
+    keys = normalise_key(users["kaggle_username"]).to_numpy(copy=True)
+    unset = pd.isna(keys) | (keys == "")
+    keys[unset] = normalise_key(users.loc[unset, "username"]).to_numpy()
+    return keys
+
+
 def match_entries(board: pd.DataFrame, users: pd.DataFrame) -> MatchResult:
     """Match a parsed leaderboard (see parse_leaderboard) against users.
 
@@ -42,31 +68,19 @@ def match_entries(board: pd.DataFrame, users: pd.DataFrame) -> MatchResult:
     end up crediting no user, benchmarks included; board team ids are assumed unique.
     """
     board = board.reset_index(drop=True)
-    ranked = board[board["rank"] > 0]
-
-    members = normalise_key(ranked["member_usernames"].str.split(",").explode())
-    members = members[members.str.len() > 0]
-    # Only rows without any member username fall back to their team name.
-    memberless = ranked.index.difference(members.index)
-    names = normalise_key(ranked.loc[memberless, "team_name"])
-    row_keys = pd.concat([members, names]).rename("key").rename_axis("row").reset_index()
-    row_keys = row_keys[row_keys["key"].str.len() > 0]
-
-    # A user's key is their Kaggle username when set, else their username.
-    keys = normalise_key(users["kaggle_username"]).to_numpy(copy=True)
-    unset = pd.isna(keys) | (keys == "")
-    keys[unset] = normalise_key(users.loc[unset, "username"]).to_numpy()
+    pairs_by_key = row_keys(board)
+    keys = user_keys(users)
     # A set lookup per user is the cheapest way to drop the users no row can match (pandas'
     # isin and merge hash a million strings several times slower); missing keys match no row.
-    wanted = set(row_keys["key"])
+    wanted = set(pairs_by_key["key"])
     matchable = np.fromiter(map(wanted.__contains__, keys), dtype=bool, count=len(keys))
-    user_keys = pd.DataFrame(
+    matchable_users = pd.DataFrame(
         {"user_id": users["user_id"].to_numpy()[matchable], "key": keys[matchable]}
     )
 
-    pairs = row_keys.merge(user_keys, on="key")[["row", "user_id"]]
+    pairs = pairs_by_key.merge(matchable_users, on="key")[["row", "user_id"]]
     credited = (
-        ranked.loc[pairs["row"]]
+        board.loc[pairs["row"]]
         .assign(user_id=pairs["user_id"].to_numpy())
         .sort_values(["rank", "team_id"], kind="stable")
         .drop_duplicates("user_id")

@@ -1,0 +1,110 @@
+"""The old Celery task's process phase, re-implemented on kaggle-lb's tables as the baseline.
+
+Deliberately the per-row design: read the CSV row by row; for each member username one query
+for its user, then the team name for a row without members; then per credited user an
+update-or-create (a SELECT ... FOR UPDATE, then an INSERT or UPDATE) in its own transaction,
+as Django's `update_or_create` does in autocommit mode. The matching rules are kaggle-lb's
+(Kaggle username else username, ignoring case; every member; best rank; Rank 0 never), so
+both designs must write the same entries: the lookup is kaggle-lb's own query, for one key.
+Stale entries are removed at the end with one DELETE, which the old task never did.
+"""
+
+import csv
+import io
+import time
+from datetime import datetime, timezone
+from functools import partial
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from kaggle_lb.leaderboard.parsing import DATE_FORMAT, split_members
+from kaggle_lb.storage import registry
+from kaggle_lb.storage.schema import Tables
+
+
+def _sample_order(count: int, stride: int = 97) -> list[int]:
+    """Every row once, in an order whose every prefix is spread evenly over the board, so a run
+    cut short by the time budget is a fair sample (top ranks and the long tail alike)."""
+    return [i for start in range(stride) for i in range(start, count, stride)]
+
+
+def _key(username: str | None, kaggle_username: str | None) -> str | None:
+    """A user's key, as matching.user_keys computes it for a frame: one user at a time here."""
+    kaggle = (kaggle_username or "").strip().casefold()
+    return kaggle or (username.strip().casefold() if username is not None else None)
+
+
+def process(
+    engine: Engine, tables: Tables, competition_id: int, content: bytes, budget_seconds: float | None = None
+) -> dict:
+    """Process the board; past `budget_seconds`, stop and extrapolate linearly in rows."""
+    records = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    entries = tables.leaderboard_entries
+    synced_at = datetime.now(timezone.utc)
+    best: dict[int, tuple[int, int]] = {}  # user id -> (rank, team id) credited by this sync
+    queries = done = 0
+    # kaggle-lb's own lookup query (SQL finds candidates, the exact key decides), for one key.
+    lookup = partial(registry.board_users_candidates, tables, engine.dialect.name)
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        for position in _sample_order(len(records)):
+            if budget_seconds is not None and time.perf_counter() - started > budget_seconds:
+                break
+            done += 1
+            record = records[position]
+            rank = int(record["Rank"])
+            if rank == 0:
+                continue
+            names = split_members(record["TeamMemberUserNames"]) or [record["TeamName"]]
+            user_ids = []
+            for name in names:
+                key = name.strip().casefold()
+                if key:
+                    user_ids += [user_id for user_id, *both in conn.execute(lookup({key})) if _key(*both) == key]
+                    conn.rollback()  # autocommit reads, as the old task ran
+                    queries += 1
+            count = record["SubmissionCount"].strip()
+            values = {
+                "rank": rank,
+                "score": float(record["Score"]),
+                "kaggle_team_id": int(record["TeamId"]),
+                "kaggle_team_name": record["TeamName"],
+                "submission_count": int(count) if count else None,
+                "submission_date": datetime.strptime(record["LastSubmissionDate"].strip(), DATE_FORMAT).replace(
+                    tzinfo=timezone.utc
+                ),
+                "last_synced_at": synced_at,
+            }
+            for user_id in user_ids:
+                # A user on several teams keeps the best (rank, team id) this sync has seen.
+                if best.get(user_id, (rank + 1, 0)) <= (rank, values["kaggle_team_id"]):
+                    continue
+                best[user_id] = (rank, values["kaggle_team_id"])
+                with conn.begin():
+                    where = (entries.c.competition_id == competition_id) & (entries.c.user_id == user_id)
+                    existing = conn.execute(select(entries.c.id).where(where).with_for_update()).first()
+                    if existing is None:
+                        conn.execute(
+                            insert(entries).values(
+                                competition_id=competition_id, user_id=user_id, first_synced_at=synced_at, **values
+                            )
+                        )
+                    else:
+                        conn.execute(update(entries).where(entries.c.id == existing.id).values(**values))
+                queries += 2
+        if done == len(records):
+            with conn.begin():
+                conn.execute(
+                    delete(entries).where(
+                        (entries.c.competition_id == competition_id) & (entries.c.last_synced_at < synced_at)
+                    )
+                )
+    seconds = time.perf_counter() - started
+    complete = done == len(records)
+    return {
+        "seconds": seconds if complete else seconds * len(records) / max(done, 1),
+        "rows_processed": done,
+        "rows": len(records),
+        "extrapolated": not complete,
+        "queries": queries,
+    }

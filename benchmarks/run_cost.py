@@ -1,0 +1,131 @@
+"""What Dagster adds per competition run, and how many competitions one machine keeps synced.
+
+    python -m benchmarks.run_cost [--rows 1744] [--users 10000] [--repeat 5]
+
+Three ways to sync the same board (SQLite, a local export, a manual run so nothing is skipped):
+the plain functions; `materialize()` in process (as `kaggle-lb sync` does); and `execute_job` on
+a persistent instance with the job's default multiprocess executor, one process per step, which
+is what a run launched by the daemon executes (the daemon also starts one run-worker process,
+not counted here). CPU time includes child processes.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.data import board_bytes
+from benchmarks.sync_benchmark import COMPETITION, RESULTS_DIR, _populate
+
+WINDOW_SECONDS = 300
+MAX_CONCURRENT_RUNS = 4  # dagster.yaml
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed(function, repeat: int) -> dict:
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        function()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(_cpu_seconds() - cpu)
+    return {"wall_seconds": statistics.median(walls), "cpu_seconds": statistics.median(cpus), "runs": walls}
+
+
+def _job_from_env():
+    from dagster import Definitions
+
+    from kaggle_lb.assets import leaderboard_assets
+    from kaggle_lb.jobs import leaderboard_sync_job
+    from kaggle_lb.resources.from_env import resources_from_env
+
+    return Definitions(
+        assets=leaderboard_assets, jobs=[leaderboard_sync_job], resources=resources_from_env()
+    ).resolve_job_def(leaderboard_sync_job.name)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_744)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    from dagster import DagsterInstance, execute_job, materialize, reconstructable
+
+    from kaggle_lb.assets import leaderboard_assets
+    from kaggle_lb.leaderboard.matching import board_keys, match_entries
+    from kaggle_lb.leaderboard.parsing import parse_leaderboard
+    from kaggle_lb.partitions import competitions_partitions
+    from kaggle_lb.resources.from_env import resources_from_env
+    from kaggle_lb.storage import registry, standings
+
+    with tempfile.TemporaryDirectory(prefix="kaggle-lb-run-cost-") as workdir:
+        work = Path(workdir)
+        board = board_bytes(args.rows)
+        (work / "exports").mkdir()
+        (work / "exports" / f"{COMPETITION}.csv").write_bytes(board)
+        (work / "dagster_home").mkdir()
+        (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ.update(
+            KAGGLE_LB_DATABASE_URL=f"sqlite:///{work / 'site.sqlite3'}", KAGGLE_LB_HOME=str(work / "home"),
+            KAGGLE_LB_SOURCE=str(work / "exports"), DAGSTER_HOME=str(work / "dagster_home"),
+        )
+        _populate(os.environ["KAGGLE_LB_DATABASE_URL"], str(work / "home"), board, args.users)
+        resources = resources_from_env(database_url=os.environ["KAGGLE_LB_DATABASE_URL"])
+        database = resources["database"]
+
+        def plain():
+            content = resources["leaderboard_source"].download_leaderboard(COMPETITION).content
+            parsed = parse_leaderboard(content, COMPETITION)
+            with database.begin() as conn:
+                competition = registry.get_competition(conn, database.tables, COMPETITION)
+                users = registry.load_board_users(conn, database.tables, board_keys(parsed))
+                result = match_entries(parsed, users)
+                standings.write_standings(conn, database.tables, competition.id, result.entries)
+                registry.fingerprint_users(users)
+
+        measured = {"plain functions": _timed(plain, args.repeat)}
+        with DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions(competitions_partitions.name, [COMPETITION])
+            measured["materialize() in process"] = _timed(
+                lambda: materialize(leaderboard_assets, partition_key=COMPETITION, instance=instance,
+                                    resources=resources), args.repeat)
+        with DagsterInstance.get() as instance:
+            instance.add_dynamic_partitions(competitions_partitions.name, [COMPETITION])
+            job = reconstructable(_job_from_env)
+            measured["execute_job, step per process"] = _timed(
+                lambda: execute_job(job, instance=instance, tags={"dagster/partition": COMPETITION}).success
+                or sys.exit("run failed"), args.repeat)
+        database.dispose()
+
+    # A run holds a core for its CPU time; 4 runs at once (dagster.yaml) cannot use more than the cores.
+    cores = os.cpu_count()
+    per_run = measured["execute_job, step per process"]
+    capacity = {
+        "by_cpu": int(WINDOW_SECONDS * cores / per_run["cpu_seconds"]),
+        "by_concurrency": int(WINDOW_SECONDS * MAX_CONCURRENT_RUNS / per_run["wall_seconds"]),
+    }
+    report = {"rows": args.rows, "users": args.users, "repeat": args.repeat, "cores": cores, "runs": measured,
+              "dagster_overhead_seconds": per_run["wall_seconds"] - measured["plain functions"]["wall_seconds"],
+              "competitions_per_5_minutes": min(capacity.values()), "capacity": capacity}
+    for name, m in measured.items():
+        print(f"{name:32} wall {m['wall_seconds']:6.2f} s   cpu {m['cpu_seconds']:6.2f} s")
+    print(f"competitions kept synced per 5 minutes on {cores} cores: {report['competitions_per_5_minutes']} "
+          f"(CPU-bound {capacity['by_cpu']}, concurrency-bound {capacity['by_concurrency']})")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "run_cost.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
