@@ -5,17 +5,22 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import asdict
+from datetime import datetime, timezone
 from importlib import resources as package_files
 from pathlib import Path
 
 import click
+from dagster import DagsterInstance
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from kaggle_lb.assets import leaderboard_checks
+from kaggle_lb.quality import health
+from kaggle_lb.quality.alerts import FAILING, HIGH, PASSING
 from kaggle_lb.resources.database import DatabaseResource
-from kaggle_lb.resources.from_env import database_from_env
+from kaggle_lb.resources.from_env import database_from_env, quality_from_env
 from kaggle_lb.storage import registry, standings
 from kaggle_lb.sync import SyncOutcome, sync_competitions
 
@@ -34,7 +39,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 @contextmanager
 def _database(database_url: str | None):
-    database = database_from_env(database_url)
+    # Used here, outside any Dagster run, where an EnvVar is never resolved: pass the value itself.
+    database = database_from_env(database_url or os.environ.get("KAGGLE_LB_DATABASE_URL"))
     try:
         yield database
     finally:
@@ -78,11 +84,21 @@ def competitions() -> None:
 @competitions.command("add")
 @click.argument("slug")
 @click.option("--title", default=None, help="Display title.")
+@click.option(
+    "--score-direction",
+    type=click.Choice(["higher", "lower", "auto"]),
+    default=None,
+    help="Which score is better, for the rank-order check (default: auto, inferred from the board).",
+)
 @database_url_option
-def competitions_add(slug: str, title: str | None, database_url: str | None) -> None:
-    """Register competition SLUG (its Kaggle URL name) as active."""
+def competitions_add(slug: str, title: str | None, score_direction: str | None, database_url: str | None) -> None:
+    """Register competition SLUG (its Kaggle URL name) as active; run again to change its settings."""
     with _database(database_url) as database, database.begin() as conn:
         created = registry.add_competition(conn, database.tables, slug, title)
+        if score_direction is not None:
+            registry.set_score_direction(
+                conn, database.tables, slug, None if score_direction == "auto" else score_direction
+            )
     console.print(f"{'added' if created else 'already registered'}: {slug}")
 
 
@@ -94,11 +110,11 @@ def competitions_list(as_json: bool, database_url: str | None) -> None:
     with _database(database_url) as database, database.begin() as conn:
         rows = registry.list_competitions(conn, database.tables)
     if as_json:
-        _print_json([{"slug": c.slug, "title": c.title, "is_active": c.is_active} for c in rows])
+        _print_json([{k: v for k, v in asdict(c).items() if k != "id"} for c in rows])
         return
-    table = Table("slug", "title", "active")
+    table = Table("slug", "title", "active", "better score")
     for c in rows:
-        table.add_row(c.slug, c.title or "", "yes" if c.is_active else "no")
+        table.add_row(c.slug, c.title or "", "yes" if c.is_active else "no", c.score_direction or "auto")
     console.print(table)
 
 
@@ -239,6 +255,41 @@ def standings_command(slug: str, as_json: bool, database_url: str | None) -> Non
         _print_json(rows)
     else:
         console.print(_standings_table(slug, rows))
+
+
+@main.command("checks")
+@click.argument("slug", required=False)
+@json_option
+@database_url_option
+def checks_command(slug: str | None, as_json: bool, database_url: str | None) -> None:
+    """Latest check results and freshness per competition; exit 1 on a failing ERROR check or staleness."""
+    if not os.environ.get("DAGSTER_HOME"):
+        _fail("`checks` reads the Dagster instance: set DAGSTER_HOME to the one the daemon uses")
+    window = quality_from_env().freshness_minutes
+    now = datetime.now(timezone.utc)
+    with _database(database_url) as database, database.begin() as conn:
+        competitions = registry.list_competitions(conn, database.tables)
+    if slug is not None:
+        competitions = [c for c in competitions if c.slug == slug]
+        if not competitions:
+            _fail(f"competition '{slug}' is not registered")
+    check_keys = [key for definition in leaderboard_checks for key in definition.check_keys]
+    statuses = []
+    with DagsterInstance.get() as instance:
+        for competition in competitions:
+            statuses += health.check_statuses(instance, competition.slug, check_keys)
+            if competition.is_active:
+                statuses.append(health.freshness_status(instance, competition.slug, window, now))
+    if as_json:
+        _print_json([asdict(status) for status in statuses])
+    else:
+        table = Table("competition", "check", "state", "priority", "detail")
+        for s in statuses:
+            colour = {FAILING: "red", PASSING: "green"}.get(s.state, "yellow")
+            table.add_row(s.competition, s.name, f"[{colour}]{s.state}[/{colour}]", s.priority, s.description)
+        console.print(table)
+    if any(s.state == FAILING and s.priority == HIGH for s in statuses):
+        sys.exit(1)
 
 
 DEMO_COMPETITIONS = {

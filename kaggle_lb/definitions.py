@@ -2,16 +2,17 @@
 
 from dagster import Definitions
 
-from kaggle_lb.assets import leaderboard_assets
+from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
 from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.schedules import leaderboard_sync_schedule
-from kaggle_lb.sensors import competition_partitions_sensor
+from kaggle_lb.sensors import competition_partitions_sensor, quality_alert_sensor
 
 defs = Definitions(
     assets=leaderboard_assets,
+    asset_checks=leaderboard_checks,
     jobs=[leaderboard_sync_job],
     schedules=[leaderboard_sync_schedule],
-    sensors=[competition_partitions_sensor],
+    sensors=[competition_partitions_sensor, quality_alert_sensor],
     resources=resources_from_env(),
 )

@@ -1,10 +1,26 @@
-"""Keeps the `competitions` partitions equal to the registered competitions."""
+"""Sensors: the competitions' partitions, and data-quality alerts."""
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+import json
+from datetime import datetime, timezone
 
+from dagster import (
+    AssetObservation,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from kaggle_lb.assets import leaderboard_checks
 from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.quality import health
+from kaggle_lb.quality.alerts import FAILING, PASSING, changes
+from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry
 
 
@@ -30,4 +46,71 @@ def competition_partitions_sensor(context: SensorEvaluationContext, database: Da
             competitions_partitions.build_delete_request(removed),
         ],
         run_requests=[RunRequest(partition_key=slug) for slug in added if slug in active],
+    )
+
+
+@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+def quality_alert_sensor(
+    context: SensorEvaluationContext,
+    database: DatabaseResource,
+    quality: QualitySettingsResource,
+    alerts: AlertsResource,
+):
+    """Alerts once when a competition's run, check or freshness starts failing, once when it recovers.
+
+    What was last alerted lives in the sensor's cursor, which the instance stores: it survives a
+    daemon restart on SQLite and PostgreSQL instances alike.
+    """
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    alerted: dict[str, str] = cursor.get("alerted", {})
+    watched: dict[str, str] = cursor.get("watched", {})
+    now = datetime.now(timezone.utc)
+    with database.begin() as conn:
+        competitions = registry.list_competitions(conn, database.tables)
+    partitions = set(context.instance.get_dynamic_partitions(competitions_partitions.name))
+    check_keys = [key for checks in leaderboard_checks for key in checks.check_keys]
+
+    statuses = []
+    for competition in (c for c in competitions if c.slug in partitions):
+        since = datetime.fromisoformat(watched.setdefault(competition.slug, now.isoformat()))
+        checks = health.check_statuses(context.instance, competition.slug, check_keys)
+        statuses += [*checks, health.run_status(context.instance, competition.slug, checks)]
+        if competition.is_active:
+            statuses.append(
+                health.freshness_status(context.instance, competition.slug, quality.freshness_minutes, now, since)
+            )
+
+    sent = 0
+    for alert in changes(alerted, statuses):
+        if not alerts.send(alert):
+            continue  # state unchanged, so the next evaluation tries again
+        sent += 1
+        alerted[alert.status.key] = PASSING if alert.recovered else FAILING
+        if alert.status.name == health.FRESHNESS:
+            _report_freshness(context, alert.status)
+
+    registered = {c.slug for c in competitions}
+    context.update_cursor(
+        json.dumps(
+            {
+                "alerted": {k: v for k, v in alerted.items() if k.split("|")[0] in registered},
+                "watched": {k: v for k, v in watched.items() if k in registered},
+            }
+        )
+    )
+    return SkipReason(f"{len(statuses)} states evaluated, {sent} alert(s) sent")
+
+
+def _report_freshness(context: SensorEvaluationContext, status) -> None:
+    """Marks staleness (and its end) on the competition's partition, where the UI shows it.
+
+    An observation rather than a runless check result: Dagster 1.13 stores one runless result per
+    check and partition, so a second staleness could never be shown.
+    """
+    context.instance.report_runless_asset_event(
+        AssetObservation(
+            asset_key=health.MATCHED,
+            partition=status.competition,
+            metadata={"freshness": "fresh" if status.state == PASSING else "stale", "detail": status.description},
+        )
     )

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from dagster import DagsterEventType, DagsterInstance, materialize
 
-from kaggle_lb.assets import leaderboard_assets
+from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
 from kaggle_lb.assets.leaderboard import TRIGGER_TAG
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.from_env import resources_from_env
@@ -70,7 +70,7 @@ def sync_competitions(
             instance.add_dynamic_partitions(competitions_partitions.name, missing)
         for slug in slugs:
             result = materialize(
-                leaderboard_assets,
+                [*leaderboard_assets, *leaderboard_checks],
                 partition_key=slug,
                 instance=instance,
                 resources=resources,

@@ -6,7 +6,7 @@ os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["kaggle_lb_tests.databases"]
+pytest_plugins = ["kaggle_lb_tests.databases", "kaggle_lb_tests.pipeline"]
 
 from kaggle_lb_tests.fake_kaggle import FakeKaggleServer  # noqa: E402
 

@@ -4,6 +4,7 @@ set (CI sets it), on a fresh PostgreSQL database of its own as well."""
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -28,12 +29,9 @@ def _admin_engine():
     return create_engine(url, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def database_url(database_kind: str, tmp_path) -> Iterator[str]:
-    """A URL of an empty database; for PostgreSQL a plain `postgresql://` URL, as users write it."""
-    if database_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'site.sqlite3'}"
-        return
+@contextmanager
+def fresh_postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards; as a plain URL."""
     name = f"kaggle_lb_test_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     with admin.connect() as conn:
@@ -44,6 +42,16 @@ def database_url(database_kind: str, tmp_path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def database_url(database_kind: str, tmp_path) -> Iterator[str]:
+    """A URL of an empty database; for PostgreSQL a plain `postgresql://` URL, as users write it."""
+    if database_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'site.sqlite3'}"
+        return
+    with fresh_postgres_url() as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetRecordsFilter,
     BetaWarning,
     Failure,
@@ -26,7 +27,7 @@ from dagster import (
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from kaggle_lb.errors import KaggleLbError
-from kaggle_lb.leaderboard.matching import match_entries
+from kaggle_lb.leaderboard.matching import board_keys, match_entries
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
@@ -39,6 +40,7 @@ GROUP = "leaderboard"
 TRIGGER_TAG = "kaggle_lb/trigger"
 SCHEDULED = "schedule"
 MATCHED_ENTRIES = AssetKey("matched_entries")
+RAW_LEADERBOARD = AssetKey("raw_leaderboard_csv")
 
 with warnings.catch_warnings():
     # The converter is marked beta; it is still the supported way to show the schema in the UI.
@@ -69,20 +71,39 @@ def _registered_competition(context: AssetExecutionContext, database: DatabaseRe
     return competition
 
 
-def _last_synced_inputs(context: AssetExecutionContext) -> dict:
-    """The board hash and users fingerprint that the last completed sync of this partition used."""
+def _latest_metadata(context: AssetExecutionContext, asset_key: AssetKey) -> dict:
     records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=MATCHED_ENTRIES, asset_partitions=[context.partition_key]), limit=1
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[context.partition_key]), limit=1
     ).records
-    if not records:
-        return {}
-    metadata = records[0].asset_materialization.metadata
-    return {key: metadata[key].value for key in ("source_sha256", "users_fingerprint") if key in metadata}
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
 
 
-def _count_rows(content: bytes) -> int:
+def _unchanged_since_last_sync(context: AssetExecutionContext, sha256: str) -> dict | None:
+    """The last completed sync's inputs when these bytes are both what it used and the latest
+    board stored: a bad board in between must be replaced by a real run, whose checks then
+    record the recovery. None when the bytes must be processed."""
+    synced = _latest_metadata(context, MATCHED_ENTRIES)
+    if synced.get("source_sha256") != sha256 or _latest_metadata(context, RAW_LEADERBOARD).get("sha256") != sha256:
+        return None
+    return synced
+
+
+def _board_users_fingerprint(database: DatabaseResource, content: bytes, slug: str) -> str:
+    """The users fingerprint matched_entries records for these bytes: over the users their keys
+    select, which is all matching reads. Called only for bytes that completed a sync, so they parse."""
+    keys = board_keys(parse_leaderboard(content, slug))
+    with database.begin() as conn:
+        return registry.fingerprint_users(registry.load_board_users(conn, database.tables, keys))
+
+
+def _count_rows(content: bytes) -> int | None:
+    """Data rows for the UI; None when the csv module cannot count them (a field over its 128 KiB
+    limit): the bytes are stored all the same, and validated_leaderboard judges them."""
     text = content.decode("utf-8-sig", errors="replace")
-    return max(sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1, 0)
+    try:
+        return max(sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1, 0)
+    except csv.Error:
+        return None
 
 
 @asset(
@@ -107,11 +128,20 @@ def raw_leaderboard_csv(
     sha256 = hashlib.sha256(download.content).hexdigest()
 
     if context.run.tags.get(TRIGGER_TAG) == SCHEDULED:
-        with database.begin() as conn:
-            users = registry.load_users(conn, database.tables)
-        last = _last_synced_inputs(context)
-        if last == {"source_sha256": sha256, "users_fingerprint": registry.fingerprint_users(users)}:
+        last = _unchanged_since_last_sync(context, sha256)
+        # Only the same bytes may skip, so only they pay for the users check.
+        if last is not None and last.get("users_fingerprint") == _board_users_fingerprint(
+            database, download.content, slug
+        ):
             context.log.info(f"competition '{slug}': board and users unchanged since the last sync, skipping")
+            # Confirms the standings are current, which is what per-competition freshness tracks.
+            context.log_event(
+                AssetObservation(
+                    asset_key=MATCHED_ENTRIES,
+                    partition=slug,
+                    metadata={"confirmed_unchanged": True, "source_sha256": sha256},
+                )
+            )
             return
 
     yield Output(
@@ -177,15 +207,12 @@ def matched_entries(
     if competition is None:
         return
     with database.begin() as conn:
-        users = registry.load_users(conn, tables)
+        users = registry.load_board_users(conn, tables, board_keys(validated_leaderboard))
         result = match_entries(validated_leaderboard, users)
         counts = standings.write_standings(conn, tables, competition.id, result.entries)
 
     summary = {**counts.as_dict(), "skipped": result.skipped}
     context.log.info(f"competition '{slug}': " + ", ".join(f"{n} {k}" for k, n in summary.items()))
-    raw_sha = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("raw_leaderboard_csv"), asset_partitions=[slug]), limit=1
-    ).records
     preview = (
         result.entries.head(10)
         .merge(users[["user_id", "username"]], on="user_id")
@@ -197,8 +224,9 @@ def matched_entries(
             "competition": slug,
             **summary,
             "dagster/row_count": len(result.entries),
+            "board_rows": len(validated_leaderboard),
             "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_no matches_"),
-            "source_sha256": raw_sha[0].asset_materialization.metadata["sha256"].value if raw_sha else "",
+            "source_sha256": _latest_metadata(context, RAW_LEADERBOARD).get("sha256", ""),
             "users_fingerprint": registry.fingerprint_users(users),
         },
     )

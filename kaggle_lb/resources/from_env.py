@@ -9,10 +9,12 @@ from pathlib import Path
 
 from dagster import EnvVar
 
+from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DEFAULT_HOME, DatabaseResource
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
+from kaggle_lb.resources.quality import QualitySettingsResource
 
 KAGGLE_SOURCE = "kaggle"
 
@@ -49,10 +51,28 @@ def leaderboard_source_from_env(source: str | None = None) -> LeaderboardSource:
     )
 
 
+def quality_from_env() -> QualitySettingsResource:
+    defaults = QualitySettingsResource()
+    return QualitySettingsResource(
+        max_row_drop_fraction=float(_env_str("KAGGLE_LB_MAX_ROW_DROP", str(defaults.max_row_drop_fraction))),
+        max_match_drop_fraction=float(_env_str("KAGGLE_LB_MAX_MATCH_DROP", str(defaults.max_match_drop_fraction))),
+        freshness_minutes=float(_env_str("KAGGLE_LB_FRESHNESS_MINUTES", str(defaults.freshness_minutes))),
+    )
+
+
+def alerts_from_env() -> AlertsResource:
+    return AlertsResource(
+        urls=_env("KAGGLE_LB_ALERT_URLS"),
+        ui_url=_env_str("KAGGLE_LB_UI_URL", AlertsResource().ui_url),
+    )
+
+
 def resources_from_env(database_url: str | None = None, source: str | None = None) -> dict:
     home = _env_str("KAGGLE_LB_HOME", DEFAULT_HOME)
     return {
         "database": database_from_env(database_url),
         "leaderboard_source": leaderboard_source_from_env(source),
         "raw_csv_io_manager": CsvFileIOManager(base_dir=str(Path(home).expanduser().resolve() / "raw")),
+        "quality": quality_from_env(),
+        "alerts": alerts_from_env(),
     }

@@ -64,6 +64,8 @@ def build_tables(users_config: UsersTableConfig = UsersTableConfig()) -> Tables:
         Column("slug", String(255), nullable=False, unique=True),
         Column("title", String(255), nullable=True),
         Column("is_active", Boolean, nullable=False, server_default=true()),
+        # "higher" or "lower" is better; NULL lets the rank-order check infer it from the board.
+        Column("score_direction", String(8), nullable=True),
     )
     users = Table(
         users_config.table,

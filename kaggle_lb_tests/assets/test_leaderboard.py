@@ -1,101 +1,15 @@
 """The three assets end to end: real Dagster execution, real databases, the real kaggle client."""
 
-import pytest
-from dagster import AssetKey, DagsterInstance, Definitions, execute_job, instance_for_test, materialize, reconstructable
+from dagster import AssetKey, Definitions, execute_job, instance_for_test, reconstructable
 
-from kaggle_lb.assets import leaderboard_assets
-from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
+from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
 from kaggle_lb.jobs import leaderboard_sync_job
-from kaggle_lb.partitions import competitions_partitions
-from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
-from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
-from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
-from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage import registry
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.fixtures import fixture_path
-
-HEADER = "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
-
-
-def board(*rows: str) -> bytes:
-    return (HEADER + "".join(row + "\n" for row in rows)).encode()
-
-
-BOARD = board(
-    '1,101,"Team Alpha","2026-11-01 10:00:00",0.95,4,"alice,BOB"',
-    '2,102,carol,"2026-11-02 11:00:00",0.90,2,carol',
-    '0,103,"Sample Benchmark","2026-10-01 00:00:00",0.50,1,',
-    '3,104,"Dave Solo","2026-11-03 12:00:00",0.85,7,dave',
-)
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(database: DatabaseResource):
-    """A registered competition and users: alice and bob share a team, Carol's names differ in case."""
-    with database.begin() as conn:
-        registry.add_competition(conn, database.tables, "demo-comp", "Demo")
-        registry.import_users(
-            conn,
-            database.tables,
-            [("alice", None), ("bob", "bob"), ("carol_site", "CAROL"), ("erin", None), ("dave", "someone-else")],
-        )
-    return database
-
-
-class Sync:
-    """Materializes partitions the way the job does, with a chosen source."""
-
-    def __init__(self, instance: DagsterInstance, database: DatabaseResource, source: LeaderboardSource, tmp_path):
-        self.instance, self.database, self.source = instance, database, source
-        self.io_manager = CsvFileIOManager(base_dir=str(tmp_path / "raw"))
-
-    def __call__(self, slug="demo-comp", scheduled=False, raise_on_error=True, selection=None):
-        if slug not in self.instance.get_dynamic_partitions(competitions_partitions.name):
-            self.instance.add_dynamic_partitions(competitions_partitions.name, [slug])
-        return materialize(
-            leaderboard_assets,
-            partition_key=slug,
-            instance=self.instance,
-            resources={
-                "database": self.database,
-                "leaderboard_source": self.source,
-                "raw_csv_io_manager": self.io_manager,
-            },
-            tags={TRIGGER_TAG: SCHEDULED} if scheduled else {},
-            raise_on_error=raise_on_error,
-            selection=selection,
-        )
-
-    def entries(self, slug: str = "demo-comp") -> dict[str, tuple]:
-        with self.database.begin() as conn:
-            competition = registry.get_competition(conn, self.database.tables, slug)
-            rows = standings.read_standings(conn, self.database.tables, competition.id)
-        return {row["username"]: (row["rank"], row["kaggle_team_name"]) for row in rows}
-
-
-@pytest.fixture
-def exports(tmp_path):
-    directory = tmp_path / "exports"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
-def sync(instance, site, exports, tmp_path):
-    return Sync(instance, site, LocalExportsResource(directory=str(exports)), tmp_path)
-
-
-def counts(result) -> dict:
-    (materialization,) = result.asset_materializations_for_node("matched_entries")
-    return {k: materialization.metadata[k].value for k in ("created", "updated", "unchanged", "removed", "skipped")}
+from kaggle_lb_tests.pipeline import BOARD, Sync, board, counts
 
 
 def test_kaggle_download_to_standings_end_to_end(instance, site, fake_kaggle, tmp_path):
@@ -156,7 +70,7 @@ def test_bad_board_fails_and_leaves_entries_exactly_as_they_were(sync, exports):
     sync()
     before = dump_entries(sync.database)
     (exports / "demo-comp.csv").write_bytes(
-        board('1,101,"Team Alpha","2026-11-01 10:00:00",not-a-score,4,alice', '2,101,dup,"2026-11-01",0.1,1,bob')
+        board('1,101,"Team Alpha","2026-11-01 10:00:00",not-a-score,4,alice', '2,102,b,"2026-11-01",0.1,1,bob')
     )
 
     result = sync(raise_on_error=False)
@@ -234,7 +148,10 @@ def test_run_for_a_removed_competition_does_nothing_and_says_so(sync, exports, s
 def leaderboard_sync_job_from_env():
     """The job as a launched run builds it: resources from the environment, in a fresh process."""
     return Definitions(
-        assets=leaderboard_assets, jobs=[leaderboard_sync_job], resources=resources_from_env()
+        assets=leaderboard_assets,
+        asset_checks=leaderboard_checks,
+        jobs=[leaderboard_sync_job],
+        resources=resources_from_env(),
     ).resolve_job_def(leaderboard_sync_job.name)
 
 

@@ -41,12 +41,12 @@ def exports(tmp_path):
 def test_competitions_commands(cli):
     cli("init")
     assert "added: comp-a" in cli("competitions", "add", "comp-a", "--title", "Comp A")
-    assert "already registered" in cli("competitions", "add", "comp-a")
+    assert "already registered" in cli("competitions", "add", "comp-a", "--score-direction", "lower")
     cli("competitions", "add", "comp-b")
     cli("competitions", "deactivate", "comp-b")
     assert json.loads(cli("competitions", "list", "--json")) == [
-        {"slug": "comp-a", "title": "Comp A", "is_active": True},
-        {"slug": "comp-b", "title": None, "is_active": False},
+        {"slug": "comp-a", "title": "Comp A", "is_active": True, "score_direction": "lower"},
+        {"slug": "comp-b", "title": None, "is_active": False, "score_direction": None},
     ]
     cli("competitions", "activate", "comp-b")
     cli("competitions", "remove", "comp-b")
@@ -129,3 +129,21 @@ def test_demo_exports_are_the_real_fixtures():
 
     shipped = resources.files("kaggle_lb") / "demo" / "exports" / "orbit-wars.csv"
     assert shipped.read_bytes() == fixture_path("orbit-wars-publicleaderboard-2026-05-05T15_36_33.csv").read_bytes()
+
+
+def test_checks_command_reports_failing_checks_and_exits_non_zero(cli, exports):
+    cli("competitions", "add", "comp-a")
+    cli("users", "add", "carol")
+    cli("sync", "--source", str(exports))
+    healthy = json.loads(cli("checks", "--json"))
+    assert {s["name"]: s["state"] for s in healthy}["freshness_check"] == "passing"
+    assert all(s["state"] == "passing" for s in healthy)
+
+    zeros = "".join(f'{i},{100 + i},t{i},"2026-11-01 10:00:00",0,1,m{i}\n' for i in range(1, 9))
+    (exports / "comp-a.csv").write_text(BOARD.splitlines(keepends=True)[0] + zeros)
+    cli("sync", "--source", str(exports), expect=1)
+
+    failing = json.loads(cli("checks", "comp-a", "--json", expect=1))
+    states = {s["name"]: s["state"] for s in failing}
+    assert states["scores_vary_check"] == "failing"
+    assert states["required_columns_check"] == "passing"

@@ -25,7 +25,7 @@ def test_schema_creation_is_idempotent_and_stamped_for_migrations(database_url, 
             registry.add_competition(conn, database.tables, "titanic")
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         database.dispose()
-    assert version == "0001"
+    assert version == "0002"
     with database.begin() as conn:
         assert [c.slug for c in registry.list_competitions(conn, database.tables)] == ["titanic"]
     database.dispose()
@@ -82,3 +82,21 @@ def test_reads_an_existing_application_users_table(database_url, tmp_path):
     database.dispose()
     assert [(r["username"], r["rank"]) for r in rows] == [("ana", 1), ("ben", 2)]
     assert columns == {"pk", "login", "kaggle_handle", "email"}
+
+
+def test_an_older_database_is_upgraded_in_place_without_losing_data(database_url, tmp_path):
+    database = DatabaseResource(url=database_url, home=str(tmp_path))
+    with database.begin() as conn:
+        registry.add_competition(conn, database.tables, "titanic", "Titanic")
+        # Take the database back to revision 0001, as a deployment of that version left it.
+        conn.execute(text("ALTER TABLE competitions DROP COLUMN score_direction"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    database.dispose()
+
+    upgraded = DatabaseResource(url=database_url, home=str(tmp_path))
+    with upgraded.begin() as conn:
+        registry.set_score_direction(conn, upgraded.tables, "titanic", "higher")
+        competition = registry.get_competition(conn, upgraded.tables, "titanic")
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    upgraded.dispose()
+    assert (competition.title, competition.score_direction, version) == ("Titanic", "higher", "0002")

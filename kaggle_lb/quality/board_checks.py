@@ -1,0 +1,188 @@
+"""Data-quality rules for a downloaded board, as plain functions over plain data.
+
+Each returns a `CheckOutcome` whose description says what failed and whose sample holds the
+offending rows, so the check's metadata alone is enough to diagnose a failure in the UI.
+"""
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from kaggle_lb.errors import LeaderboardFormatError
+from kaggle_lb.leaderboard.parsing import detect_columns
+
+SAMPLE_ROWS = 10
+HIGHER, LOWER = "higher", "lower"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    passed: bool
+    description: str
+    metadata: dict = field(default_factory=dict)
+    sample: pd.DataFrame | None = None
+
+    def sample_markdown(self) -> str | None:
+        if self.sample is None or self.sample.empty:
+            return None
+        return self.sample.head(SAMPLE_ROWS).to_markdown(index=False)
+
+
+@dataclass(frozen=True)
+class RawBoard:
+    """A board read leniently (every cell as text) so the checks can judge even a broken one."""
+
+    header: list[str]
+    rows: pd.DataFrame
+    columns: dict[str, str] | None  # export column -> canonical name, None when no format fits
+    format_error: str | None
+
+
+def read_raw_board(content: bytes, competition: str) -> RawBoard:
+    text = content.decode("utf-8-sig", errors="replace")
+    header = [column.strip() for column in next(csv.reader(io.StringIO(text)), [])]
+    try:
+        columns = detect_columns(header, competition)
+        error = None
+    except LeaderboardFormatError as failure:
+        columns, error = None, failure.cause
+    try:
+        rows = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+        rows.columns = [str(c).strip() for c in rows.columns]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error):
+        rows = pd.DataFrame(columns=header)
+    return RawBoard(header=header, rows=rows, columns=columns, format_error=error)
+
+
+def _canonical(board: RawBoard) -> pd.DataFrame:
+    """rank, team_id, team_name, score with numbers where the text is numeric (NaN elsewhere)."""
+    frame = board.rows[list(board.columns)].rename(columns=board.columns)
+    if "rank" not in frame:  # legacy exports are in rank order
+        frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    return frame.assign(
+        rank=pd.to_numeric(frame["rank"], errors="coerce"),
+        score=pd.to_numeric(frame["score"], errors="coerce"),
+        row=np.arange(2, len(frame) + 2),  # the line number in the CSV, header being line 1
+    )[["row", "rank", "team_id", "team_name", "score"]]
+
+
+def required_columns(board: RawBoard) -> CheckOutcome:
+    if board.columns is None:
+        return CheckOutcome(False, board.format_error or "no leaderboard header", {"header": ",".join(board.header)})
+    return CheckOutcome(True, f"{len(board.columns)} required columns present", {"header": ",".join(board.header)})
+
+
+def unique_team_ids(board: RawBoard) -> CheckOutcome:
+    frame = _canonical(board)
+    duplicated = frame[frame["team_id"].duplicated(keep=False)].sort_values(["team_id", "row"])
+    if len(duplicated):
+        count = duplicated["team_id"].nunique()
+        return CheckOutcome(False, f"{count} TeamId value(s) appear on more than one row", {"duplicated_ids": count}, duplicated)
+    return CheckOutcome(True, f"{len(frame)} distinct TeamIds", {"duplicated_ids": 0})
+
+
+def not_empty(board: RawBoard, existing_entries: int) -> CheckOutcome:
+    rows = len(board.rows)
+    metadata = {"rows": rows, "existing_entries": existing_entries}
+    if rows == 0 and existing_entries > 0:
+        return CheckOutcome(False, f"the board is empty but the competition has {existing_entries} entries", metadata)
+    return CheckOutcome(True, f"{rows} rows", metadata)
+
+
+def row_count_drop(
+    board: RawBoard, last_good_rows: int | None, max_drop_fraction: float, existing_entries: int
+) -> CheckOutcome:
+    rows = len(board.rows)
+    metadata = {"rows": rows, "last_good_rows": last_good_rows, "max_drop_fraction": max_drop_fraction}
+    if rows == 0 and existing_entries > 0:
+        # One problem, one failing check: `not_empty` already reports this board.
+        return CheckOutcome(True, "an empty board is judged by not_empty_check", metadata)
+    if not last_good_rows:
+        return CheckOutcome(True, f"{rows} rows; no earlier good board to compare with", metadata)
+    drop = 1 - rows / last_good_rows
+    metadata["drop_fraction"] = round(drop, 4)
+    if drop > max_drop_fraction:
+        return CheckOutcome(
+            False,
+            f"the board has {rows} rows, {drop:.0%} fewer than the {last_good_rows} of the last good board "
+            f"(more than the {max_drop_fraction:.0%} allowed): a truncated download?",
+            metadata,
+        )
+    return CheckOutcome(True, f"{rows} rows against {last_good_rows} last time", metadata)
+
+
+def scores_vary(board: RawBoard, min_rows: int) -> CheckOutcome:
+    scores = _canonical(board)
+    ranked = scores[scores["rank"] != 0]
+    distinct = ranked["score"].nunique(dropna=False)
+    metadata = {"rows": len(ranked), "distinct_scores": int(distinct)}
+    if len(ranked) > min_rows and distinct == 1:
+        value = ranked["score"].iloc[0]
+        return CheckOutcome(
+            False, f"all {len(ranked)} ranked rows have the same score ({value}): a broken scoring run?", metadata, ranked
+        )
+    return CheckOutcome(True, f"{distinct} distinct scores", metadata)
+
+
+def infer_direction(scores: pd.Series) -> str | None:
+    """Which way the board sorts: the majority of the non-zero steps between neighbours."""
+    steps = np.sign(scores.diff().dropna())
+    down, up = int((steps < 0).sum()), int((steps > 0).sum())
+    if down == up:
+        return None
+    return HIGHER if down > up else LOWER
+
+
+def ranks_follow_scores(board: RawBoard, direction: str | None) -> CheckOutcome:
+    frame = _canonical(board)
+    ranked = frame[(frame["rank"] != 0) & frame["score"].notna()].sort_values(["rank", "row"], kind="stable")
+    chosen = direction or infer_direction(ranked["score"])
+    metadata = {"direction": chosen or "unknown", "direction_source": "registry" if direction else "inferred"}
+    if chosen is None:
+        return CheckOutcome(True, "no order to check: every score is equal", metadata)
+    steps = ranked["score"].diff()
+    wrong = steps > 0 if chosen == HIGHER else steps < 0
+    metadata["out_of_order_rows"] = int(wrong.sum())
+    if wrong.any():
+        # Show each offending row with the row ranked just before it.
+        positions = np.flatnonzero(wrong.to_numpy())
+        pairs = sorted(set(positions) | set(positions - 1))
+        return CheckOutcome(
+            False,
+            f"{int(wrong.sum())} row(s) break the rank order ({chosen} score is better): ranks do not follow scores",
+            metadata,
+            ranked.iloc[pairs],
+        )
+    return CheckOutcome(True, f"ranks follow scores ({chosen} is better)", metadata)
+
+
+def match_rate(matched: int, previous_matched: int | None, max_drop_fraction: float) -> CheckOutcome:
+    metadata = {"matched": matched, "previous_matched": previous_matched}
+    if not previous_matched:
+        return CheckOutcome(True, f"{matched} users matched", metadata)
+    if matched < previous_matched * (1 - max_drop_fraction):
+        return CheckOutcome(
+            False,
+            f"only {matched} users matched, down from {previous_matched} at the last sync: "
+            "renamed Kaggle usernames or a changed users table?",
+            metadata,
+        )
+    return CheckOutcome(True, f"{matched} users matched (last sync: {previous_matched})", metadata)
+
+
+def reconciliation(stored: pd.DataFrame, expected: pd.DataFrame) -> CheckOutcome:
+    """Compare the table read back with what the board gives, on user, rank, score and team."""
+    key = ["user_id", "rank", "score", "kaggle_team_id"]
+    merged = stored[key].merge(expected[key], how="outer", indicator=True)
+    differing = merged[merged["_merge"] != "both"].replace(
+        {"_merge": {"left_only": "in table only", "right_only": "on board only"}}
+    ).rename(columns={"_merge": "where"})
+    metadata = {"stored": len(stored), "expected": len(expected), "differences": len(differing)}
+    if len(differing):
+        return CheckOutcome(
+            False, f"{len(differing)} entries in the table disagree with the board they were written from", metadata, differing
+        )
+    return CheckOutcome(True, f"{len(stored)} entries agree with the board", metadata)
