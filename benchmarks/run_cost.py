@@ -103,14 +103,14 @@ def main(argv: list[str] | None = None) -> dict:
         with DagsterInstance.get() as instance:
             instance.add_dynamic_partitions(competitions_partitions.name, [COMPETITION])
             job = reconstructable(_job_from_env)
-            measured["execute_job, step per process"] = _timed(
+            measured["execute_job, persistent instance"] = _timed(
                 lambda: execute_job(job, instance=instance, tags={"dagster/partition": COMPETITION}).success
                 or sys.exit("run failed"), args.repeat)
         database.dispose()
 
     # A run holds a core for its CPU time; 4 runs at once (dagster.yaml) cannot use more than the cores.
     cores = os.cpu_count()
-    per_run = measured["execute_job, step per process"]
+    per_run = measured["execute_job, persistent instance"]
     capacity = {
         "by_cpu": int(WINDOW_SECONDS * cores / per_run["cpu_seconds"]),
         "by_concurrency": int(WINDOW_SECONDS * MAX_CONCURRENT_RUNS / per_run["wall_seconds"]),
