@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 # The kaggle client picks its endpoint when first imported: LOCALHOST makes it call http://localhost,
 # which the fake_kaggle fixture intercepts as HTTP proxy. Set here, before any test imports kaggle.
@@ -32,3 +33,12 @@ def dagster_home(tmp_path_factory, monkeypatch):
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def download_tmp(tmp_path, monkeypatch):
+    """Temporary files and directories created during the test land here, so leftovers show."""
+    directory = tmp_path / "tempdir"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory

@@ -1,6 +1,5 @@
 """Shared pieces of the hardening tests: a site with users, and syncs through the real assets."""
 
-import tempfile
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
@@ -11,15 +10,9 @@ from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.storage import registry
+from kaggle_lb_tests.pipeline import HEADER, board  # noqa: F401  (re-exported to the hardening tests)
 
 SLUG = "demo-comp"
-HEADER = "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
-
-
-def board(*rows: str) -> bytes:
-    return (HEADER + "".join(row + "\n" for row in rows)).encode()
-
-
 GOOD_BOARD = board(
     '1,101,"Team Alpha","2026-11-01 10:00:00",0.95,4,"alice,BOB"',
     '2,102,carol,"2026-11-02 11:00:00",0.90,2,carol',
@@ -35,14 +28,6 @@ def site(database: DatabaseResource) -> DatabaseResource:
         registry.import_users(conn, database.tables, [("alice", None), ("bob", None), ("carol", None)])
     return database
 
-
-@pytest.fixture
-def download_tmp(tmp_path, monkeypatch):
-    """Temporary files and directories created during the test land here, so leftovers show."""
-    directory = tmp_path / "tempdir"
-    directory.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(directory))
-    return directory
 
 
 class AssetSync:

@@ -3,7 +3,6 @@
 import json
 import logging
 import socket
-import tempfile
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -25,14 +24,6 @@ SMALL_CSV = (
     b"1,1,a,2026-01-01 00:00:00,0.9,1,a\n"
 )
 
-
-@pytest.fixture
-def download_tmp(tmp_path, monkeypatch):
-    """Temporary directories the resource creates land here, so leftovers can be seen."""
-    directory = tmp_path / "tempdir"
-    directory.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(directory))
-    return directory
 
 
 @pytest.fixture
