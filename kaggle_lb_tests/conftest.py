@@ -9,6 +9,7 @@ import pytest  # noqa: E402
 
 pytest_plugins = ["kaggle_lb_tests.databases", "kaggle_lb_tests.pipeline"]
 
+from kaggle_lb.resources import kaggle_api  # noqa: E402
 from kaggle_lb_tests.fake_kaggle import FakeKaggleServer  # noqa: E402
 
 
@@ -42,3 +43,11 @@ def download_tmp(tmp_path, monkeypatch):
     directory.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(directory))
     return directory
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Backoff waits, recorded instead of slept."""
+    recorded = []
+    monkeypatch.setattr(kaggle_api, "_sleep", recorded.append)
+    return recorded

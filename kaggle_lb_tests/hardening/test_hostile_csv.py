@@ -133,13 +133,6 @@ def test_a_50_mb_field_parses_or_fails_cleanly_in_bounded_memory():
 
 
 @pytest.fixture
-def exports(tmp_path):
-    directory = tmp_path / "exports"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
 def sync(site, exports, tmp_path):
     return AssetSync(site, LocalExportsResource(directory=str(exports)), tmp_path / "raw")
 

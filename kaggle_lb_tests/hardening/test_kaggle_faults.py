@@ -26,14 +26,6 @@ MEMBER = f"{SLUG}-publicleaderboard-2026-11-28T10:00:00.csv"
 TIMEOUT = 0.5
 
 
-@pytest.fixture
-def sleeps(monkeypatch):
-    """Backoff waits, recorded instead of slept."""
-    recorded = []
-    monkeypatch.setattr(kaggle_api, "_sleep", recorded.append)
-    return recorded
-
-
 def resource(**overrides) -> KaggleApiResource:
     fields = {
         "username": "lb-bot",

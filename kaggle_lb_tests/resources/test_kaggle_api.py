@@ -10,7 +10,6 @@ import dagster as dg
 import pytest
 
 from kaggle_lb.errors import LeaderboardDownloadError
-from kaggle_lb.resources import kaggle_api
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
 from kaggle_lb_tests.fake_kaggle import DOWNLOAD_LEADERBOARD_PATH, leaderboard_zip
 from kaggle_lb_tests.fixtures import FIXTURES_DIR
@@ -24,14 +23,6 @@ SMALL_CSV = (
     b"1,1,a,2026-01-01 00:00:00,0.9,1,a\n"
 )
 
-
-
-@pytest.fixture
-def sleeps(monkeypatch):
-    """Backoff waits, recorded instead of slept."""
-    recorded = []
-    monkeypatch.setattr(kaggle_api, "_sleep", recorded.append)
-    return recorded
 
 
 def resource(**overrides) -> KaggleApiResource:
