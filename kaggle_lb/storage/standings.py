@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
+from kaggle_lb.storage.bulk import insert_rows
 from kaggle_lb.storage.schema import Tables
 
 ENTRY_COLUMNS = list(ENTRY_DTYPES)
@@ -128,10 +129,11 @@ def write_standings(
         # Without .values(), the SET clause comes from the parameter keys (one executemany).
         conn.execute(update(table).where(table.c.id == bindparam("b_id")), params)
     if len(to_insert):
-        rows = _python_rows(to_insert[ENTRY_COLUMNS])
+        # The outer merge made integer columns float wherever the board lost a user: back to ints.
+        rows = _python_rows(_normalise(to_insert[ENTRY_COLUMNS]))
         for row in rows:
             row.update(competition_id=competition_id, first_synced_at=synced_at, last_synced_at=synced_at)
-        conn.execute(insert(table), rows)
+        insert_rows(conn, table, rows)
 
     return SyncCounts(
         created=len(to_insert),
