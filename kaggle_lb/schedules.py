@@ -1,15 +1,16 @@
-"""Every 5 minutes, one run per active competition."""
+"""Every 5 minutes: one run per active competition, and one refresh of the users' match keys."""
 
 from dagster import (
     DefaultScheduleStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     schedule,
 )
 
 from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
-from kaggle_lb.jobs import leaderboard_sync_job
+from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.storage import registry
@@ -43,3 +44,14 @@ def leaderboard_sync_schedule(context: ScheduleEvaluationContext, database: Data
     if waiting:
         context.log.info(f"not yet partitioned, next tick: {', '.join(waiting)}")
     return requests
+
+
+# A user who signs up or fixes their Kaggle username is credited within two ticks: this refresh
+# logs their key, and the next poll of each board naming it re-matches that board.
+user_match_keys_schedule = ScheduleDefinition(
+    name="user_match_keys_schedule",
+    job=user_match_keys_job,
+    cron_schedule="*/5 * * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    execution_timezone="UTC",
+)

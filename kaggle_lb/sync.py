@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from dagster import DagsterEventType, DagsterInstance, materialize
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
-from kaggle_lb.assets.leaderboard import TRIGGER_TAG
+from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, TRIGGER_TAG
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.from_env import resources_from_env
 
@@ -46,7 +46,10 @@ def _failure_message(result) -> str:
 def _outcome(slug: str, result) -> SyncOutcome:
     if not result.success:
         return SyncOutcome(slug, "failed", detail=_failure_message(result))
-    materializations = result.asset_materializations_for_node("matched_entries")
+    # The node may also report a refresh of user_match_keys.
+    materializations = [
+        m for m in result.asset_materializations_for_node("matched_entries") if m.asset_key == MATCHED_ENTRIES
+    ]
     if not materializations:
         return SyncOutcome(slug, "not registered", detail="the competition was removed; nothing written")
     metadata = materializations[-1].metadata

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
-from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
+from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
+from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, SCHEDULED, TRIGGER_TAG
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
@@ -77,6 +77,10 @@ class Sync:
             selection=selection,
         )
 
+    def refresh_user_keys(self):
+        """What user_match_keys_schedule runs every 5 minutes."""
+        return materialize([user_match_keys], instance=self.instance, resources={"database": self.database})
+
     def entries(self, slug: str = "demo-comp") -> dict[str, tuple]:
         with self.database.begin() as conn:
             competition = registry.get_competition(conn, self.database.tables, slug)
@@ -97,7 +101,9 @@ def sync(instance, site, exports, tmp_path):
 
 
 def counts(result) -> dict:
-    (materialization,) = result.asset_materializations_for_node("matched_entries")
+    (materialization,) = [
+        m for m in result.asset_materializations_for_node("matched_entries") if m.asset_key == MATCHED_ENTRIES
+    ]
     return {k: materialization.metadata[k].value for k in ("created", "updated", "unchanged", "removed", "skipped")}
 
 

@@ -11,22 +11,28 @@ from kaggle_lb.definitions import defs
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_lineage_is_raw_then_validated_then_matched():
+def test_lineage_is_raw_then_validated_then_matched_with_the_user_keys():
     graph = defs.resolve_asset_graph()
     assert graph.get(AssetKey("validated_leaderboard")).parent_keys == {AssetKey("raw_leaderboard_csv")}
-    assert graph.get(AssetKey("matched_entries")).parent_keys == {AssetKey("validated_leaderboard")}
+    assert graph.get(AssetKey("matched_entries")).parent_keys == {
+        AssetKey("validated_leaderboard"),
+        AssetKey("user_match_keys"),
+    }
     for key in ("raw_leaderboard_csv", "validated_leaderboard", "matched_entries"):
         assert graph.get(AssetKey(key)).partitions_def.name == "competitions"
+    assert graph.get(AssetKey("user_match_keys")).partitions_def is None
 
 
 def test_download_runs_in_the_kaggle_api_pool():
     assert defs.resolve_assets_def("raw_leaderboard_csv").op.pool == "kaggle_api"
 
 
-def test_schedule_and_sensor_run_by_default():
-    schedule = defs.resolve_schedule_def("leaderboard_sync_schedule")
-    assert schedule.cron_schedule == "*/5 * * * *"
-    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+def test_schedules_and_sensor_run_by_default():
+    for name in ("leaderboard_sync_schedule", "user_match_keys_schedule"):
+        schedule = defs.resolve_schedule_def(name)
+        assert schedule.cron_schedule == "*/5 * * * *"
+        assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    assert defs.resolve_schedule_def("user_match_keys_schedule").job_name == "user_match_keys_job"
     assert defs.resolve_sensor_def("competition_partitions_sensor").default_status == DefaultSensorStatus.RUNNING
 
 

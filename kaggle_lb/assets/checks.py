@@ -21,13 +21,13 @@ from dagster import (
     multi_asset_check,
 )
 
-from kaggle_lb.leaderboard.matching import board_keys, match_entries
+from kaggle_lb.leaderboard.matching import match_entries, row_keys
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.quality import board_checks
 from kaggle_lb.quality.board_checks import CheckOutcome
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
-from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage import registry, standings, user_keys
 
 RAW = AssetKey("raw_leaderboard_csv")
 MATCHED = AssetKey("matched_entries")
@@ -146,8 +146,9 @@ def matched_entries_checks(
             context.log.warning(f"competition '{slug}' is no longer registered: nothing to check")
             return
         stored = standings.load_entries(conn, tables, competition.id)
-        users = registry.load_board_users(conn, tables, board_keys(validated_leaderboard))
-        expected = match_entries(validated_leaderboard, users).entries
+        pairs = row_keys(validated_leaderboard)
+        users = user_keys.load_board_users(conn, tables, set(pairs["key"]))
+        expected = match_entries(validated_leaderboard, users, pairs).entries
 
     def result(name: str, outcome: CheckOutcome) -> AssetCheckResult:
         return _result(MATCHED, name, slug, outcome, AssetCheckSeverity.WARN)

@@ -14,6 +14,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetObservation,
     AssetRecordsFilter,
     BetaWarning,
@@ -27,13 +28,14 @@ from dagster import (
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from kaggle_lb.errors import KaggleLbError
-from kaggle_lb.leaderboard.matching import board_keys, match_entries
+from kaggle_lb.assets.users import USER_MATCH_KEYS, refresh_metadata
+from kaggle_lb.leaderboard.matching import board_mentions, match_entries, row_keys
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
-from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage import registry, standings, user_keys
 
 GROUP = "leaderboard"
 # Set by the schedule: only scheduled runs may skip an unchanged board; a run by hand always processes.
@@ -88,12 +90,25 @@ def _unchanged_since_last_sync(context: AssetExecutionContext, sha256: str) -> d
     return synced
 
 
-def _board_users_fingerprint(database: DatabaseResource, content: bytes, slug: str) -> str:
-    """The users fingerprint matched_entries records for these bytes: over the users their keys
-    select, which is all matching reads. Called only for bytes that completed a sync, so they parse."""
-    keys = board_keys(parse_leaderboard(content, slug))
+def _board_users_changed(database: DatabaseResource, content: bytes, version: int | None) -> bool:
+    """Whether a user this board could credit changed since the sync that read user keys at
+    `version`: the few changed keys are looked for in the bytes, which are never parsed here."""
     with database.begin() as conn:
-        return registry.fingerprint_users(registry.load_board_users(conn, database.tables, keys))
+        changed = user_keys.changed_keys_since(conn, database.tables, version)
+    return changed is None or board_mentions(content, changed)
+
+
+def _refresh_user_keys(context: AssetExecutionContext, database: DatabaseResource) -> None:
+    """A run by hand (after a fix, for a new competition, from the CLI) sees every user change at
+    once; a scheduled run relies on user_match_keys_schedule, unless no refresh ever ran."""
+    with database.begin() as conn:
+        if context.run.tags.get(TRIGGER_TAG) == SCHEDULED and user_keys.read_state(
+            conn, database.tables
+        ).refreshed_at is not None:
+            return
+        refreshed = user_keys.refresh(conn, database.tables)
+    if refreshed.added or refreshed.changed or refreshed.removed:
+        context.log_event(AssetMaterialization(asset_key=USER_MATCH_KEYS, metadata=refresh_metadata(refreshed)))
 
 
 def _count_rows(content: bytes) -> int | None:
@@ -130,9 +145,7 @@ def raw_leaderboard_csv(
     if context.run.tags.get(TRIGGER_TAG) == SCHEDULED:
         last = _unchanged_since_last_sync(context, sha256)
         # Only the same bytes may skip, so only they pay for the users check.
-        if last is not None and last.get("users_fingerprint") == _board_users_fingerprint(
-            database, download.content, slug
-        ):
+        if last is not None and not _board_users_changed(database, download.content, last.get("user_keys_version")):
             context.log.info(f"competition '{slug}': board and users unchanged since the last sync, skipping")
             # Confirms the standings are current, which is what per-competition freshness tracks.
             context.log_event(
@@ -196,6 +209,7 @@ def validated_leaderboard(context: AssetExecutionContext, raw_leaderboard_csv: b
     output_required=False,
     group_name=GROUP,
     kinds={"sql"},
+    deps=[USER_MATCH_KEYS],
 )
 def matched_entries(
     context: AssetExecutionContext, validated_leaderboard: pd.DataFrame, database: DatabaseResource
@@ -206,9 +220,12 @@ def matched_entries(
     competition = _registered_competition(context, database)
     if competition is None:
         return
+    _refresh_user_keys(context, database)
     with database.begin() as conn:
-        users = registry.load_board_users(conn, tables, board_keys(validated_leaderboard))
-        result = match_entries(validated_leaderboard, users)
+        keys_version = user_keys.read_state(conn, tables).version
+        pairs = row_keys(validated_leaderboard)
+        users = user_keys.load_board_users(conn, tables, set(pairs["key"]))
+        result = match_entries(validated_leaderboard, users, pairs)
         counts = standings.write_standings(conn, tables, competition.id, result.entries)
 
     summary = {**counts.as_dict(), "skipped": result.skipped}
@@ -227,6 +244,6 @@ def matched_entries(
             "board_rows": len(validated_leaderboard),
             "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_no matches_"),
             "source_sha256": _latest_metadata(context, RAW_LEADERBOARD).get("sha256", ""),
-            "users_fingerprint": registry.fingerprint_users(users),
+            "user_keys_version": keys_version,
         },
     )

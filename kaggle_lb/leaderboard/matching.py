@@ -1,5 +1,6 @@
 """Credit leaderboard rows to the site's users by Kaggle username (or, failing that, team name)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,8 @@ def normalise_key(series: pd.Series) -> pd.Series:
 
 def row_keys(board: pd.DataFrame) -> pd.DataFrame:
     """The keys each ranked row credits, as (row, key) pairs: its member usernames, or its team
-    name when it has none. `board` has a default index (row positions)."""
+    name when it has none. `board` has a default index (row positions). The distinct keys are
+    the only users matching needs (see user_keys.load_board_users)."""
     ranked = board[board["rank"] > 0]
     members = normalise_key(ranked["member_usernames"].str.split(",").explode())
     members = members[members.str.len() > 0]
@@ -44,9 +46,12 @@ def row_keys(board: pd.DataFrame) -> pd.DataFrame:
     return keys[keys["key"].str.len() > 0]
 
 
-def board_keys(board: pd.DataFrame) -> set[str]:
-    """Every key the board can credit: the only users matching needs (see registry.load_board_users)."""
-    return set(row_keys(board.reset_index(drop=True))["key"])
+def board_mentions(content: bytes, keys: Iterable[str]) -> bool:
+    """Whether any of `keys` may be on the board in `content`, without parsing it: a key the board
+    credits is a member username or a team name, so it appears in the case-folded text, quoted
+    the CSV way when it holds a double quote. False positives only cost a needless re-match."""
+    text = content.decode("utf-8-sig", errors="replace").casefold()
+    return any(key in text or key.replace('"', '""') in text for key in keys)
 
 
 def user_keys(users: pd.DataFrame) -> np.ndarray:
@@ -57,7 +62,7 @@ def user_keys(users: pd.DataFrame) -> np.ndarray:
     return keys
 
 
-def match_entries(board: pd.DataFrame, users: pd.DataFrame) -> MatchResult:
+def match_entries(board: pd.DataFrame, users: pd.DataFrame, pairs: pd.DataFrame | None = None) -> MatchResult:
     """Match a parsed leaderboard (see parse_leaderboard) against users.
 
     `users` has user_id, username and kaggle_username (None/NaN/blank when unset). A user's key
@@ -66,9 +71,10 @@ def match_entries(board: pd.DataFrame, users: pd.DataFrame) -> MatchResult:
     team name. Rank 0 rows are host benchmarks and credit nobody. A user credited by several
     rows keeps the best rank (lowest team_id on a tie). `skipped` counts the board rows that
     end up crediting no user, benchmarks included; board team ids are assumed unique.
+    `pairs` is row_keys(board), for a caller that already computed it to find the users.
     """
     board = board.reset_index(drop=True)
-    pairs_by_key = row_keys(board)
+    pairs_by_key = row_keys(board) if pairs is None else pairs
     keys = user_keys(users)
     # A set lookup per user is the cheapest way to drop the users no row can match (pandas'
     # isin and merge hash a million strings several times slower); missing keys match no row.

@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
 from kaggle_lb.storage.schema import Tables
+from kaggle_lb.storage.user_keys import ensure_state
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -29,3 +30,4 @@ def ensure_schema(connection: Connection, tables: Tables) -> None:
         command.stamp(config, "head")
     else:
         command.upgrade(config, "head")
+    ensure_state(connection, tables)

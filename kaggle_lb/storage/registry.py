@@ -1,28 +1,10 @@
 """The registry of competitions and platform users: what the sync reads before it writes."""
 
-import hashlib
-import json
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import (
-    JSON,
-    Connection,
-    LargeBinary,
-    bindparam,
-    cast,
-    collate,
-    column,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
-
-from kaggle_lb.leaderboard.matching import user_keys
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from kaggle_lb.storage.schema import Tables
 
 
@@ -136,76 +118,10 @@ def import_users(conn: Connection, tables: Tables, users: Iterable[tuple[str, st
 def load_users(conn: Connection, tables: Tables) -> pd.DataFrame:
     """All platform users as the matcher wants them: user_id, username, kaggle_username."""
     query = select(tables.user_id, tables.username, tables.kaggle_username).order_by(tables.user_id)
-    return _users_frame(conn.execute(query).all())
+    return users_frame(conn.execute(query).all())
 
 
-def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) -> pd.DataFrame:
-    """The users whose match key is one of `keys` (see matching.board_keys), like load_users.
-
-    Matching only ever credits these, so the sync reads them instead of the whole users table.
-    The database narrows the table with a superset of the condition (SQL's lower() and trim()
-    equal Python's casefold() and strip() on ASCII only, so every non-ASCII name passes), and
-    the exact condition is then applied in Python with the matcher's own keys. One read-only
-    query whatever the number of keys: they travel as one JSON parameter, never as binds.
-    """
-    if not keys:
-        return _users_frame([])
-    users = _users_frame(conn.execute(board_users_candidates(tables, conn.dialect.name, keys)).all())
-    # .loc: a plain [] would take an empty list as a selection of columns.
-    return users.loc[[key in keys for key in user_keys(users)]].reset_index(drop=True)
-
-
-def board_users_candidates(tables: Tables, dialect: str, keys: Collection[str]):
-    """The query behind load_board_users: (id, username, kaggle_username) of a superset of the
-    users whose key is one of `keys`, by id."""
-    board = select(column("value")).select_from(_json_strings(bindparam("keys", json.dumps(sorted(keys))), dialect))
-    board = board.cte("board_keys")
-    kaggle, username = tables.kaggle_username, tables.username
-    candidate = or_(
-        _ascii_key(kaggle, dialect).in_(select(board.c.value)),
-        _non_ascii(kaggle, dialect),
-        # The username is the key only where the Kaggle username is unset or blank.
-        (kaggle.is_(None) | (_ascii_trim(kaggle, dialect) == ""))
-        & (_ascii_key(username, dialect).in_(select(board.c.value)) | _non_ascii(username, dialect)),
-    )
-    return select(tables.user_id, tables.username, tables.kaggle_username).where(candidate).order_by(tables.user_id)
-
-
-# What Python's str.strip() removes from an ASCII string (str.isspace() within ASCII).
-_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
-
-
-def _ascii_trim(value, dialect: str):
-    return func.btrim(value, _ASCII_WHITESPACE) if dialect == "postgresql" else func.trim(value, _ASCII_WHITESPACE)
-
-
-def _ascii_key(value, dialect: str):
-    """`value.strip().casefold()` for an ASCII value. PostgreSQL's lower() follows the collation
-    (Turkish maps I to dotless i), so it is pinned to "C"; SQLite's lower() folds ASCII only."""
-    trimmed = _ascii_trim(value, dialect)
-    return func.lower(collate(trimmed, "C") if dialect == "postgresql" else trimmed)
-
-
-def _non_ascii(value, dialect: str):
-    if dialect == "postgresql":
-        return func.octet_length(value) != func.char_length(value)
-    return func.length(cast(value, LargeBinary)) != func.length(value)
-
-
-def _json_strings(array, dialect: str):
-    """The strings of a JSON array parameter as a table with one column, `value`."""
-    if dialect == "postgresql":
-        return func.json_array_elements_text(cast(array, JSON)).alias("keys")
-    return func.json_each(array).alias("keys")
-
-
-def _users_frame(rows) -> pd.DataFrame:
+def users_frame(rows) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=["user_id", "username", "kaggle_username"]).astype(
         {"user_id": "int64"}
     )
-
-
-def fingerprint_users(users: pd.DataFrame) -> str:
-    """A digest of every user's id and names: it changes whenever matching could give another result."""
-    hashes = pd.util.hash_pandas_object(users[["user_id", "username", "kaggle_username"]], index=False)
-    return hashlib.sha256(hashes.to_numpy().tobytes()).hexdigest()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     true,
 )
@@ -39,6 +40,9 @@ class Tables:
     competitions: Table
     users: Table
     leaderboard_entries: Table
+    user_match_keys: Table
+    user_key_changes: Table
+    user_keys_state: Table
 
     @property
     def user_id(self) -> Column:
@@ -101,5 +105,38 @@ def build_tables(users_config: UsersTableConfig = UsersTableConfig()) -> Tables:
         Column("last_synced_at", DateTime(timezone=True), nullable=False),
         UniqueConstraint("competition_id", "user_id", name="uq_leaderboard_entries_competition_user"),
     )
-    return Tables(metadata, competitions, users, leaderboard_entries, users_config)
+    # kaggle-lb's own index of the users table (see storage.user_keys): each user's match key with
+    # the names it came from, the keys each refresh changed, and the version the log starts at.
+    user_match_keys = Table(
+        "user_match_keys",
+        metadata,
+        Column("user_id", Integer, primary_key=True, autoincrement=False),
+        Column("match_key", Text, nullable=False, index=True),
+        Column("username", Text, nullable=True),
+        Column("kaggle_username", Text, nullable=True),
+    )
+    user_key_changes = Table(
+        "user_key_changes",
+        metadata,
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("match_key", Text, primary_key=True),
+    )
+    user_keys_state = Table(
+        "user_keys_state",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("version", Integer, nullable=False),
+        Column("log_start", Integer, nullable=False),
+        Column("refreshed_at", DateTime(timezone=True), nullable=True),
+    )
+    return Tables(
+        metadata=metadata,
+        competitions=competitions,
+        users=users,
+        leaderboard_entries=leaderboard_entries,
+        user_match_keys=user_match_keys,
+        user_key_changes=user_key_changes,
+        user_keys_state=user_keys_state,
+        users_config=users_config,
+    )
 

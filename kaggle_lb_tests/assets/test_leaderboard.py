@@ -109,16 +109,48 @@ def test_scheduled_run_skips_an_unchanged_board_but_a_manual_run_processes(sync,
     assert counts(manual)["unchanged"] == 3
 
 
-def test_scheduled_run_picks_up_a_new_user_on_an_unchanged_board(sync, exports, site):
+def test_scheduled_run_picks_up_a_new_user_on_an_unchanged_board_after_the_keys_refresh(sync, exports, site):
     (exports / "demo-comp.csv").write_bytes(BOARD)
     sync(scheduled=True)
     with site.begin() as conn:
         registry.import_users(conn, site.tables, [("dave_the_second", "dave")])
 
+    before_refresh = sync(scheduled=True)
+    refresh = sync.refresh_user_keys()
+    after_refresh = sync(scheduled=True)
+
+    assert not before_refresh.asset_materializations_for_node("matched_entries")
+    assert refresh.asset_materializations_for_node("user_match_keys")[0].metadata["added"].value == 1
+    assert counts(after_refresh)["created"] == 1
+    assert sync.entries()["dave_the_second"] == (3, "Dave Solo")
+
+
+def test_scheduled_run_still_skips_when_only_users_off_the_board_changed(sync, exports, site):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync(scheduled=True)
+    with site.begin() as conn:
+        registry.import_users(conn, site.tables, [("zoe", "zoe_elsewhere"), ("alice", "alice_renamed")])
+    sync.refresh_user_keys()
+
     result = sync(scheduled=True)
 
+    # alice's old key is on the board, so this board re-matches and drops her; the next poll,
+    # with only zoe's key changed, does not.
+    assert counts(result)["removed"] == 1
+    assert not sync(scheduled=True).asset_materializations_for_node("matched_entries")
+
+
+def test_a_manual_run_refreshes_the_user_keys_itself_and_reports_it(sync, exports, site):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    with site.begin() as conn:
+        registry.import_users(conn, site.tables, [("dave_the_second", "dave")])
+
+    result = sync()
+
+    refreshed = [m for m in result.asset_materializations_for_node("matched_entries") if m.asset_key.path == ["user_match_keys"]]
+    assert refreshed[0].metadata["added"].value == 1
     assert counts(result)["created"] == 1
-    assert sync.entries()["dave_the_second"] == (3, "Dave Solo")
 
 
 def test_scheduled_run_retries_a_board_whose_last_sync_did_not_complete(sync, exports):

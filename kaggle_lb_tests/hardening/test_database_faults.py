@@ -165,7 +165,8 @@ def test_a_user_deleted_while_the_sync_runs_simply_gets_no_entry(sync, site, exp
     deleted = []
 
     def delete_dave_after_the_users_were_read(conn, cursor, statement, parameters, context, executemany):
-        reads_users = statement.lstrip().startswith(("SELECT", "WITH")) and "FROM users" in statement
+        # The board's users, read through the key index (not the key refresh before it).
+        reads_users = statement.lstrip().startswith("SELECT") and "board_keys" in statement and "users" in statement
         if not deleted and on_database(conn, site) and reads_users:
             deleted.append(statement)
             # Another connection, committed at once: the site deleting the account mid-sync.

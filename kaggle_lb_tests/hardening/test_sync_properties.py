@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from kaggle_lb.leaderboard.matching import board_keys, match_entries
+from kaggle_lb.leaderboard.matching import match_entries, row_keys
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.resources.database import DatabaseResource
-from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage import registry, standings, user_keys
 
 SLUG = "prop-comp"
 HEADER = ["Rank", "TeamId", "TeamName", "LastSubmissionDate", "Score", "SubmissionCount", "TeamMemberUserNames"]
@@ -125,10 +125,14 @@ def set_users(database: DatabaseResource, wanted: dict[str, str | None]) -> dict
 
 
 def sync(database: DatabaseResource, competition_id: int, board) -> standings.SyncCounts:
-    """matched_entries' write path: the board's users, matched and written in one transaction."""
+    """The user keys refreshed (user_match_keys), then matched_entries' write path: the board's
+    users, matched and written in one transaction."""
     with database.begin() as conn:
-        users = registry.load_board_users(conn, database.tables, board_keys(board))
-        result = match_entries(board, users)
+        user_keys.refresh(conn, database.tables)
+    with database.begin() as conn:
+        pairs = row_keys(board)
+        users = user_keys.load_board_users(conn, database.tables, set(pairs["key"]))
+        result = match_entries(board, users, pairs)
         return standings.write_standings(conn, database.tables, competition_id, result.entries)
 
 

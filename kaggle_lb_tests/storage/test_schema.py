@@ -5,7 +5,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 
 from kaggle_lb.leaderboard.matching import match_entries
 from kaggle_lb.resources.database import DatabaseResource, resolve_database_url
-from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage import registry, standings, user_keys
 
 
 def test_plain_postgresql_url_uses_the_installed_psycopg2_driver():
@@ -25,7 +25,7 @@ def test_schema_creation_is_idempotent_and_stamped_for_migrations(database_url, 
             registry.add_competition(conn, database.tables, "titanic")
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         database.dispose()
-    assert version == "0002"
+    assert version == "0003"
     with database.begin() as conn:
         assert [c.slug for c in registry.list_competitions(conn, database.tables)] == ["titanic"]
     database.dispose()
@@ -90,6 +90,8 @@ def test_an_older_database_is_upgraded_in_place_without_losing_data(database_url
         registry.add_competition(conn, database.tables, "titanic", "Titanic")
         # Take the database back to revision 0001, as a deployment of that version left it.
         conn.execute(text("ALTER TABLE competitions DROP COLUMN score_direction"))
+        for table in ("user_match_keys", "user_key_changes", "user_keys_state"):
+            conn.execute(text(f"DROP TABLE {table}"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     database.dispose()
 
@@ -98,5 +100,7 @@ def test_an_older_database_is_upgraded_in_place_without_losing_data(database_url
         registry.set_score_direction(conn, upgraded.tables, "titanic", "higher")
         competition = registry.get_competition(conn, upgraded.tables, "titanic")
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        keys = user_keys.read_state(conn, upgraded.tables)
     upgraded.dispose()
-    assert (competition.title, competition.score_direction, version) == ("Titanic", "higher", "0002")
+    assert (competition.title, competition.score_direction, version) == ("Titanic", "higher", "0003")
+    assert (keys.version, keys.refreshed_at) == (0, None)

@@ -1,0 +1,192 @@
+"""kaggle-lb's index of the site's users: each user's match key, in an indexed table of its own.
+
+Matching credits the user whose key (Kaggle username, else username, trimmed and case-folded:
+see matching.user_keys) is on the board. No index on the site's users table answers that: the
+key spans two columns, and SQL's lower() is not Python's casefold(). So `refresh` copies the
+keys into `user_match_keys` as a diff (only changed users are written) and logs the keys it
+changed under a new version; `load_board_users` then finds a board's users through the index,
+and a scheduled poll of an unchanged board asks `changed_keys_since` whether a user it could
+credit changed since its last sync, without reading the users table at all.
+"""
+
+import json
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import JSON, Connection, bindparam, cast, delete, func, insert, select, text, update
+
+from kaggle_lb.leaderboard.matching import user_keys
+from kaggle_lb.storage.bulk import insert_rows
+from kaggle_lb.storage.registry import users_frame
+from kaggle_lb.storage.schema import Tables
+
+# A longer log is cleared instead: every competition then re-processes once, which is cheaper
+# than carrying the keys of a mass import forever.
+MAX_LOGGED_CHANGES = 10_000
+_STATE_ID = 1
+_ANALYZE_AFTER = 10_000
+
+
+@dataclass(frozen=True)
+class KeysState:
+    version: int
+    log_start: int  # user_key_changes holds every key changed after this version
+    refreshed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class KeyRefresh:
+    users: int
+    added: int
+    changed: int
+    removed: int
+    version: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def ensure_state(conn: Connection, tables: Tables) -> None:
+    state = tables.user_keys_state
+    if conn.execute(select(state.c.id).where(state.c.id == _STATE_ID)).first() is None:
+        conn.execute(insert(state).values(id=_STATE_ID, version=0, log_start=0, refreshed_at=None))
+
+
+def read_state(conn: Connection, tables: Tables) -> KeysState:
+    state = tables.user_keys_state
+    row = conn.execute(
+        select(state.c.version, state.c.log_start, state.c.refreshed_at).where(state.c.id == _STATE_ID)
+    ).one()
+    return KeysState(*row)
+
+
+def _lock(conn: Connection, tables: Tables) -> None:
+    """Serialize refreshes: a second one waits, then diffs against the first one's result."""
+    state = tables.user_keys_state
+    if conn.dialect.name == "sqlite":
+        # A write takes the database's write lock (the driver opens the transaction at it).
+        conn.execute(update(state).where(state.c.id == _STATE_ID).values(version=state.c.version))
+    else:
+        conn.execute(select(state.c.id).where(state.c.id == _STATE_ID).with_for_update())
+
+
+def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
+    """Bring user_match_keys up to date with the users table; a new version when a key changed.
+
+    The database finds the users whose names differ from the copy kept beside their key (one
+    join, no rows when nothing changed), so only changed users are read and case-folded."""
+    _lock(conn, tables)
+    state = read_state(conn, tables)
+    index, users = tables.user_match_keys, tables.users
+    names = (tables.username, tables.kaggle_username)
+    differs = (
+        index.c.user_id.is_(None)
+        | index.c.username.is_distinct_from(tables.username)
+        | index.c.kaggle_username.is_distinct_from(tables.kaggle_username)
+    )
+    changed = pd.DataFrame.from_records(
+        conn.execute(
+            select(tables.user_id, *names, index.c.match_key)
+            .select_from(users.outerjoin(index, index.c.user_id == tables.user_id))
+            .where(differs)
+        ).all(),
+        columns=["user_id", "username", "kaggle_username", "old_key"],
+    )
+    removed = conn.execute(
+        select(index.c.user_id, index.c.match_key).where(
+            ~select(tables.user_id).where(tables.user_id == index.c.user_id).exists()
+        )
+    ).all()
+    # A user with no usable name gets "", which no board key equals: every user has a row.
+    changed["match_key"] = pd.Series(user_keys(changed), dtype=object).fillna("").to_numpy()
+    added = changed[changed["old_key"].isna()]
+    updated = changed[changed["old_key"].notna()]
+
+    if removed:
+        conn.execute(delete(index).where(index.c.user_id == bindparam("b_id")), [{"b_id": i} for i, _ in removed])
+    rows = [
+        {"b_id": int(i), "b_key": k, "b_username": u, "b_kaggle": g}
+        for i, u, g, k in updated[["user_id", "username", "kaggle_username", "match_key"]].itertuples(index=False)
+    ]
+    if rows:
+        conn.execute(
+            update(index)
+            .where(index.c.user_id == bindparam("b_id"))
+            .values(match_key=bindparam("b_key"), username=bindparam("b_username"),
+                    kaggle_username=bindparam("b_kaggle")),
+            rows,
+        )
+    insert_rows(
+        conn,
+        index,
+        [
+            {"user_id": int(i), "match_key": k, "username": u, "kaggle_username": g}
+            for i, u, g, k in added[["user_id", "username", "kaggle_username", "match_key"]].itertuples(index=False)
+        ],
+    )
+
+    if conn.dialect.name == "postgresql" and len(added) + len(removed) > _ANALYZE_AFTER:
+        # Fresh statistics at once, not at autovacuum's leisure: stale ones make the board's
+        # lookup scan both tables instead of probing the index.
+        conn.execute(text(f"ANALYZE {index.name}"))
+    rekeyed = updated[updated["old_key"] != updated["match_key"]]
+    touched = {*(key for _, key in removed), *rekeyed["old_key"], *rekeyed["match_key"], *added["match_key"]} - {""}
+    version, log_start = state.version, state.log_start
+    if touched:
+        version += 1
+        changes = tables.user_key_changes
+        logged = conn.execute(select(func.count()).select_from(changes)).scalar_one()
+        if state.refreshed_at is None or logged + len(touched) > MAX_LOGGED_CHANGES:
+            conn.execute(delete(changes))
+            log_start = version
+        else:
+            conn.execute(insert(changes), [{"version": version, "match_key": key} for key in sorted(touched)])
+    conn.execute(
+        update(tables.user_keys_state)
+        .where(tables.user_keys_state.c.id == _STATE_ID)
+        .values(version=version, log_start=log_start, refreshed_at=datetime.now(timezone.utc))
+    )
+    return KeyRefresh(
+        users=conn.execute(select(func.count()).select_from(index)).scalar_one(),
+        added=len(added),
+        changed=len(rekeyed),
+        removed=len(removed),
+        version=version,
+    )
+
+
+def changed_keys_since(conn: Connection, tables: Tables, version: int | None) -> set[str] | None:
+    """The keys changed after `version`; None when the log does not reach back that far."""
+    state = read_state(conn, tables)
+    if version is None or version < state.log_start or version > state.version:
+        return None
+    changes = tables.user_key_changes
+    return set(conn.execute(select(changes.c.match_key).where(changes.c.version > version)).scalars())
+
+
+def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) -> pd.DataFrame:
+    """The users whose match key is one of `keys` (see matching.row_keys), as registry.load_users
+    returns them: found through user_match_keys' index, in one read-only query whatever the number
+    of keys (they travel as one JSON parameter, never as binds). A user renamed since the last
+    refresh is left out until the next one, rather than credited under their old name."""
+    if not keys:
+        return users_frame([])
+    index = tables.user_match_keys
+    # A join, not IN: the keys are distinct already, and PostgreSQL would hash them once more.
+    board = _json_strings(json.dumps(sorted(keys)), conn.dialect.name)
+    query = select(tables.user_id, tables.username, tables.kaggle_username).select_from(
+        board.join(index, index.c.match_key == board.c.value).join(tables.users, tables.user_id == index.c.user_id)
+    )
+    users = users_frame(conn.execute(query).all()).sort_values("user_id", ignore_index=True)
+    # .loc: a plain [] would take an empty list as a selection of columns.
+    return users.loc[[key in keys for key in user_keys(users)]].reset_index(drop=True)
+
+
+def _json_strings(array: str, dialect: str):
+    """The strings of a JSON array parameter as a table with one column, `value`."""
+    parameter = bindparam("keys", array)
+    if dialect == "postgresql":
+        return func.json_array_elements_text(cast(parameter, JSON)).table_valued("value").alias("board_keys")
+    return func.json_each(parameter).table_valued("value").alias("board_keys")
