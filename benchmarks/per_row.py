@@ -5,8 +5,15 @@ for its user, then the team name for a row without members; then per credited us
 update-or-create (a SELECT ... FOR UPDATE, then an INSERT or UPDATE) in its own transaction,
 as Django's `update_or_create` does in autocommit mode. The matching rules are kaggle-lb's
 (Kaggle username else username, ignoring case; every member; best rank; Rank 0 never), so
-both designs must write the same entries: the lookup is kaggle-lb's own query, for one key.
-Stale entries are removed at the end with one DELETE, which the old task never did.
+both designs must write the same entries. Stale entries are removed at the end with one
+DELETE, which the old task never did.
+
+Two lookups, one query per name either way:
+- "index": an equality on kaggle-lb's own indexed user_match_keys, the old task's indexed
+  `username = ?` with today's rules: the per-row design given the product's index.
+- "scan": the users table alone, as the old schema has it. No index holds the key (it spans
+  two columns, and SQL's lower() is not casefold()), so each lookup scans: ASCII names are
+  compared in SQL, non-ASCII ones are passed to the exact rule in Python.
 """
 
 import csv
@@ -15,11 +22,12 @@ import time
 from datetime import datetime, timezone
 from functools import partial
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, LargeBinary, cast, collate, delete, func, insert, or_, select, update
 
 from kaggle_lb.leaderboard.parsing import DATE_FORMAT, split_members
-from kaggle_lb.storage import registry
 from kaggle_lb.storage.schema import Tables
+
+LOOKUPS = ("index", "scan")
 
 
 def _sample_order(count: int, stride: int = 97) -> list[int]:
@@ -34,8 +42,50 @@ def _key(username: str | None, kaggle_username: str | None) -> str | None:
     return kaggle or (username.strip().casefold() if username is not None else None)
 
 
+# What Python's str.strip() removes from an ASCII string (str.isspace() within ASCII).
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _scan_key(value, dialect: str):
+    """`value.strip().casefold()` for ASCII; PostgreSQL's lower() is pinned to the "C" collation."""
+    if dialect == "postgresql":
+        return func.lower(collate(func.btrim(value, _ASCII_WHITESPACE), "C"))
+    return func.lower(func.trim(value, _ASCII_WHITESPACE))
+
+
+def _non_ascii(value, dialect: str):
+    if dialect == "postgresql":
+        return func.octet_length(value) != func.char_length(value)
+    return func.length(cast(value, LargeBinary)) != func.length(value)
+
+
+def _lookup_query(tables: Tables, dialect: str, lookup: str, key: str):
+    """(id, username, kaggle_username) of the users whose key may be `key`; Python decides."""
+    columns = (tables.user_id, tables.username, tables.kaggle_username)
+    if lookup == "index":
+        index = tables.user_match_keys
+        return select(*columns).join_from(index, tables.users, index.c.user_id == tables.user_id).where(
+            index.c.match_key == key
+        )
+    kaggle, username = tables.kaggle_username, tables.username
+    return select(*columns).where(
+        or_(
+            _scan_key(kaggle, dialect) == key,
+            _non_ascii(kaggle, dialect),
+            # The username is the key only where the Kaggle username is unset or blank.
+            (kaggle.is_(None) | (_scan_key(kaggle, dialect) == ""))
+            & ((_scan_key(username, dialect) == key) | _non_ascii(username, dialect)),
+        )
+    )
+
+
 def process(
-    engine: Engine, tables: Tables, competition_id: int, content: bytes, budget_seconds: float | None = None
+    engine: Engine,
+    tables: Tables,
+    competition_id: int,
+    content: bytes,
+    lookup: str = "index",
+    budget_seconds: float | None = None,
 ) -> dict:
     """Process the board; past `budget_seconds`, stop and extrapolate linearly in rows."""
     records = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
@@ -43,8 +93,7 @@ def process(
     synced_at = datetime.now(timezone.utc)
     best: dict[int, tuple[int, int]] = {}  # user id -> (rank, team id) credited by this sync
     queries = done = 0
-    # kaggle-lb's own lookup query (SQL finds candidates, the exact key decides), for one key.
-    lookup = partial(registry.board_users_candidates, tables, engine.dialect.name)
+    query = partial(_lookup_query, tables, engine.dialect.name, lookup)
     started = time.perf_counter()
     with engine.connect() as conn:
         for position in _sample_order(len(records)):
@@ -60,7 +109,7 @@ def process(
             for name in names:
                 key = name.strip().casefold()
                 if key:
-                    user_ids += [user_id for user_id, *both in conn.execute(lookup({key})) if _key(*both) == key]
+                    user_ids += [user_id for user_id, *both in conn.execute(query(key)) if _key(*both) == key]
                     conn.rollback()  # autocommit reads, as the old task ran
                     queries += 1
             count = record["SubmissionCount"].strip()

@@ -63,11 +63,11 @@ def main(argv: list[str] | None = None) -> dict:
     from dagster import DagsterInstance, execute_job, materialize, reconstructable
 
     from kaggle_lb.assets import leaderboard_assets
-    from kaggle_lb.leaderboard.matching import board_keys, match_entries
+    from kaggle_lb.leaderboard.matching import match_entries, row_keys
     from kaggle_lb.leaderboard.parsing import parse_leaderboard
     from kaggle_lb.partitions import competitions_partitions
     from kaggle_lb.resources.from_env import resources_from_env
-    from kaggle_lb.storage import registry, standings
+    from kaggle_lb.storage import registry, standings, user_keys
 
     with tempfile.TemporaryDirectory(prefix="kaggle-lb-run-cost-") as workdir:
         work = Path(workdir)
@@ -87,12 +87,15 @@ def main(argv: list[str] | None = None) -> dict:
         def plain():
             content = resources["leaderboard_source"].download_leaderboard(COMPETITION).content
             parsed = parse_leaderboard(content, COMPETITION)
+            # As a run by hand does it: the user keys refreshed first, then the board matched.
+            with database.begin() as conn:
+                user_keys.refresh(conn, database.tables)
             with database.begin() as conn:
                 competition = registry.get_competition(conn, database.tables, COMPETITION)
-                users = registry.load_board_users(conn, database.tables, board_keys(parsed))
-                result = match_entries(parsed, users)
+                pairs = row_keys(parsed)
+                users = user_keys.load_board_users(conn, database.tables, set(pairs["key"]))
+                result = match_entries(parsed, users, pairs)
                 standings.write_standings(conn, database.tables, competition.id, result.entries)
-                registry.fingerprint_users(users)
 
         measured = {"plain functions": _timed(plain, args.repeat)}
         with DagsterInstance.ephemeral() as instance:
