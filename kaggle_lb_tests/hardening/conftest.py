@@ -61,3 +61,13 @@ def step_failure(result) -> tuple[str, str]:
     if data.user_failure_data is not None:
         return failure.step_key, data.user_failure_data.description
     return failure.step_key, f"crash: {data.error.message}"
+
+
+def assert_clear_failure(result, step: str, expected: str) -> None:
+    """The run failed in `step` with a Failure naming the competition and saying `expected`."""
+    assert not result.success
+    failed_step, description = step_failure(result)
+    # A Failure with a description is the clear error; a crash would have no user failure data.
+    assert failed_step == step
+    assert description.startswith(f"competition '{SLUG}': ")
+    assert expected in description

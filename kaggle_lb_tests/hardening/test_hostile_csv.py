@@ -15,7 +15,7 @@ from kaggle_lb.resources.leaderboard_source import LocalExportsResource
 from kaggle_lb.storage import registry, standings
 from kaggle_lb.storage.schema import build_tables
 from kaggle_lb_tests.databases import dump_entries
-from kaggle_lb_tests.hardening.conftest import GOOD_BOARD, HEADER, SLUG, AssetSync, board, step_failure
+from kaggle_lb_tests.hardening.conftest import GOOD_BOARD, HEADER, SLUG, AssetSync, assert_clear_failure, board
 
 ROW = "1,10,a,2026-01-01 00:00:00,0.5,1,a"
 
@@ -168,12 +168,7 @@ def test_a_hostile_board_fails_validation_and_keeps_the_standings(sync, site, ex
     (exports / f"{SLUG}.csv").write_bytes(content)
     result = sync()
 
-    assert not result.success
-    step, description = step_failure(result)
-    # A Failure with a description is the clear error; a crash would have no user failure data.
-    assert step == "validated_leaderboard"
-    assert description.startswith(f"competition '{SLUG}': ")
-    assert error in description
+    assert_clear_failure(result, "validated_leaderboard", error)
     assert dump_entries(site) == before
 
 

@@ -20,7 +20,7 @@ from kaggle_lb.resources import kaggle_api
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.fake_kaggle import DROP_MID_BODY, STALL_BEFORE_HEADERS, STALL_MID_BODY, leaderboard_zip
-from kaggle_lb_tests.hardening.conftest import GOOD_BOARD, SLUG, AssetSync, step_failure
+from kaggle_lb_tests.hardening.conftest import GOOD_BOARD, SLUG, AssetSync, assert_clear_failure
 
 MEMBER = f"{SLUG}-publicleaderboard-2026-11-28T10:00:00.csv"
 TIMEOUT = 0.5
@@ -321,11 +321,7 @@ def test_a_kaggle_fault_fails_the_download_step_and_keeps_the_standings(
     break_kaggle(fake_kaggle, monkeypatch)
     result = sync()
 
-    assert not result.success
-    step, description = step_failure(result)
-    assert step == "raw_leaderboard_csv"
-    assert description.startswith(f"competition '{SLUG}': ")
-    assert expected in description
+    assert_clear_failure(result, "raw_leaderboard_csv", expected)
     assert dump_entries(site) == before
     assert raw_file.read_bytes() == GOOD_BOARD
     assert list(download_tmp.iterdir()) == []

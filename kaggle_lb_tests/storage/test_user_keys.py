@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import delete, select
 
+from kaggle_lb.leaderboard.matching import board_mentions
 from kaggle_lb.leaderboard.matching import user_keys as keys_of
 from kaggle_lb.storage import registry, user_keys
 
@@ -114,7 +115,5 @@ def test_a_user_renamed_or_deleted_since_the_refresh_is_never_credited_under_the
     [({"alice"}, True), ({"ALICE".casefold()}, True), ({'the "best" team'}, True), ({"zoe"}, False), (set(), False)],
 )
 def test_board_mentions_finds_a_key_in_the_raw_bytes(keys, mentioned):
-    from kaggle_lb.leaderboard.matching import board_mentions
-
     content = b'Rank,TeamId,TeamName\n1,7,"The ""Best"" Team"\n2,8,Alice\n'
     assert board_mentions(content, keys) is mentioned
