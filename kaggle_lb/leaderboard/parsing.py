@@ -138,7 +138,8 @@ def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     def integers(column: str, nullable: bool) -> pd.Series:
         try:
             # Fast path for the usual all-valid column; anything odd takes the exact check below.
-            return pd.Series(board[column].astype(np.int64), index=board.index).astype("Int64")
+            values = pd.Series(board[column].astype(np.int64), index=board.index)
+            return values.astype("Int64") if nullable else values
         except (ValueError, OverflowError):
             pass
         text = board[column].str.strip()
@@ -189,12 +190,13 @@ def _validate(
         validated = LeaderboardModel.validate(typed, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         schema_failures = exc.failure_cases[["column", "check", "failure_case", "index"]]
-        # A cell that failed conversion is NA now, so pandera reports it again as null or as
-        # not coercible; the conversion failure already names its original value.
+        # A cell that failed conversion is NA now, so pandera reports it again as null, and its
+        # column's dtype as nullable; the conversion failure already names its original value.
         converted_away = pd.MultiIndex.from_frame(conversion_failures[["column", "index"]])
-        schema_failures = schema_failures[
-            ~pd.MultiIndex.from_frame(schema_failures[["column", "index"]]).isin(converted_away)
-        ]
+        repeated = pd.MultiIndex.from_frame(schema_failures[["column", "index"]]).isin(converted_away) | (
+            schema_failures["index"].isna() & schema_failures["column"].isin(conversion_failures["column"])
+        )
+        schema_failures = schema_failures[~repeated]
     else:
         if conversion_failures.empty:
             return validated

@@ -9,16 +9,15 @@ and a scheduled poll of an unchanged board asks `changed_keys_since` whether a u
 credit changed since its last sync, without reading the users table at all.
 """
 
-import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import JSON, Connection, bindparam, cast, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
 from kaggle_lb.leaderboard.matching import user_keys
-from kaggle_lb.storage.bulk import insert_rows
+from kaggle_lb.storage.bulk import insert_rows, json_values
 from kaggle_lb.storage.registry import users_frame
 from kaggle_lb.storage.schema import Tables
 
@@ -175,7 +174,7 @@ def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) ->
         return users_frame([])
     index = tables.user_match_keys
     # A join, not IN: the keys are distinct already, and PostgreSQL would hash them once more.
-    board = _json_strings(json.dumps(sorted(keys)), conn.dialect.name)
+    board = json_values(sorted(keys), conn.dialect.name)
     query = select(tables.user_id, tables.username, tables.kaggle_username).select_from(
         board.join(index, index.c.match_key == board.c.value).join(tables.users, tables.user_id == index.c.user_id)
     )
@@ -183,10 +182,3 @@ def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) ->
     # .loc: a plain [] would take an empty list as a selection of columns.
     return users.loc[[key in keys for key in user_keys(users)]].reset_index(drop=True)
 
-
-def _json_strings(array: str, dialect: str):
-    """The strings of a JSON array parameter as a table with one column, `value`."""
-    parameter = bindparam("keys", array)
-    if dialect == "postgresql":
-        return func.json_array_elements_text(cast(parameter, JSON)).table_valued("value").alias("board_keys")
-    return func.json_each(parameter).table_valued("value").alias("board_keys")

@@ -166,7 +166,7 @@ def test_a_user_deleted_while_the_sync_runs_simply_gets_no_entry(sync, site, exp
 
     def delete_dave_after_the_users_were_read(conn, cursor, statement, parameters, context, executemany):
         # The board's users, read through the key index (not the key refresh before it).
-        reads_users = statement.lstrip().startswith("SELECT") and "board_keys" in statement and "users" in statement
+        reads_users = statement.lstrip().startswith("SELECT") and "json_values" in statement and "user_match_keys" in statement
         if not deleted and on_database(conn, site) and reads_users:
             deleted.append(statement)
             # Another connection, committed at once: the site deleting the account mid-sync.
