@@ -224,6 +224,7 @@ def _summarise(measured: dict) -> dict:
         lookup: {
             "seconds": statistics.median(run["seconds"] for run in runs),
             "runs": [run["seconds"] for run in runs],
+            "read_seconds": statistics.median(run["read_seconds"] for run in runs),
             "extrapolated": any(run["extrapolated"] for run in runs),
             "rows_processed": min(run["rows_processed"] for run in runs),
             "queries": max(run["queries"] for run in runs),
