@@ -1,13 +1,14 @@
-"""What Dagster adds per competition run, and how many competitions one machine keeps synced.
+"""What Dagster adds to one competition's run, layer by layer.
 
     python -m benchmarks.run_cost [--rows 1744] [--users 10000] [--repeat 5]
 
 Four ways to sync the same board (SQLite, a local export, a manual run so nothing is skipped):
 the plain functions; `materialize()` in process (as `kaggle-lb sync` does); `execute_job` on a
 persistent instance with the job's in-process executor; and a fresh `dagster job execute`
-process per run, which is what the daemon's run launcher costs: a new Python that imports
-the code location, then executes the run. The capacity figure comes from that last one.
-CPU time includes child processes.
+process per run, like the run worker the daemon's launcher starts: a new Python that imports
+the code location, then executes the run. CPU time includes child processes. The daemon's own
+work around each run, and so the number of competitions a machine keeps synced, is measured
+through the real daemon by benchmarks.daemon_capacity.
 """
 
 import argparse
@@ -23,9 +24,6 @@ from pathlib import Path
 
 from benchmarks.data import board_bytes
 from benchmarks.sync_benchmark import COMPETITION, RESULTS_DIR, _populate
-
-WINDOW_SECONDS = 300
-MAX_CONCURRENT_RUNS = 4  # dagster.yaml
 
 
 def _cpu_seconds() -> float:
@@ -123,20 +121,11 @@ def main(argv: list[str] | None = None) -> dict:
             measured["fresh process per run"] = _timed(launched, args.repeat)
         database.dispose()
 
-    # A run holds a core for its CPU time; 4 runs at once (dagster.yaml) cannot use more than the cores.
-    cores = os.cpu_count()
     per_run = measured["fresh process per run"]
-    capacity = {
-        "by_cpu": int(WINDOW_SECONDS * cores / per_run["cpu_seconds"]),
-        "by_concurrency": int(WINDOW_SECONDS * MAX_CONCURRENT_RUNS / per_run["wall_seconds"]),
-    }
-    report = {"rows": args.rows, "users": args.users, "repeat": args.repeat, "cores": cores, "runs": measured,
-              "dagster_overhead_seconds": per_run["wall_seconds"] - measured["plain functions"]["wall_seconds"],
-              "competitions_per_5_minutes": min(capacity.values()), "capacity": capacity}
+    report = {"rows": args.rows, "users": args.users, "repeat": args.repeat, "cores": os.cpu_count(), "runs": measured,
+              "dagster_overhead_seconds": per_run["wall_seconds"] - measured["plain functions"]["wall_seconds"]}
     for name, m in measured.items():
         print(f"{name:32} wall {m['wall_seconds']:6.2f} s   cpu {m['cpu_seconds']:6.2f} s")
-    print(f"competitions kept synced per 5 minutes on {cores} cores: {report['competitions_per_5_minutes']} "
-          f"(CPU-bound {capacity['by_cpu']}, concurrency-bound {capacity['by_concurrency']})")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "run_cost.json").write_text(json.dumps(report, indent=2))
     return report

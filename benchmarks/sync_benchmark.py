@@ -249,7 +249,8 @@ def print_table(results: list[dict], repeat: int) -> None:
     table = Table(
         title=f"One competition's sync: median of {repeat} run(s); time · peak RSS (VmHWM)",
         caption="parse→commit = parse, validate, read the board's users through the key index, match, write, "
-        "commit. Per-row = the old task's design on the same database and data, looking each name up through "
+        "commit. Per-row = the old task's design (rows taken one by one from pandas) on the same database and "
+        "data, looking each name up through "
         "the same index, or scanning the users table as the old schema must (* = extrapolated from the rows "
         "shown). Keys: the first build of the index, then the refresh every tick makes (once for all boards).",
     )

@@ -23,3 +23,22 @@ def test_quick_benchmark_reports_every_phase_and_both_designs_agree(tmp_path):
         assert not baseline["extrapolated"] and baseline["queries"] > 0
         assert counts[f"same_entries_{lookup}"] is True
     assert counts["unchanged_poll_skips"] is True and counts["unchanged_poll_writes"] == 0
+
+
+def test_daemon_capacity_runs_every_competition_through_the_daemon_and_the_second_round_skips(tmp_path):
+    from benchmarks import daemon_capacity
+
+    output = tmp_path / "capacity.json"
+
+    # 1,744 rows: a shorter slice of the Titanic export has only top scores, which scores_vary_check
+    # rightly blocks.
+    daemon_capacity.main(["--competitions", "2", "--rows", "1744", "--users", "1000", "--timeout", "300",
+                          "--output", str(output)])
+
+    rounds = json.loads(output.read_text())["rounds"]
+    # Every run succeeded (main exits otherwise); the first round wrote every board, and the
+    # scheduled round of the same bytes skipped every one.
+    assert rounds["first sync"]["runs"] == rounds["first sync"]["runs_that_wrote"] == 2
+    assert rounds["unchanged poll"]["runs"] == 2 and rounds["unchanged poll"]["runs_that_wrote"] == 0
+    for measured in rounds.values():
+        assert measured["wall_seconds"] > 0 and measured["competitions_per_5_minutes"] > 0
