@@ -63,7 +63,6 @@ def main(argv: list[str] | None = None) -> dict:
     from dagster import DagsterInstance, execute_job, materialize, reconstructable
 
     from kaggle_lb.assets import leaderboard_assets
-    from kaggle_lb.leaderboard.matching import match_entries, row_keys
     from kaggle_lb.leaderboard.parsing import parse_leaderboard
     from kaggle_lb.partitions import competitions_partitions
     from kaggle_lb.resources.from_env import resources_from_env
@@ -92,9 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
                 user_keys.refresh(conn, database.tables)
             with database.begin() as conn:
                 competition = registry.get_competition(conn, database.tables, COMPETITION)
-                pairs = row_keys(parsed)
-                users = user_keys.load_board_users(conn, database.tables, set(pairs["key"]))
-                result = match_entries(parsed, users, pairs)
+                result, _ = user_keys.match_board(conn, database.tables, parsed)
                 standings.write_standings(conn, database.tables, competition.id, result.entries)
 
         measured = {"plain functions": _timed(plain, args.repeat)}

@@ -65,7 +65,6 @@ def _worker(spec: dict) -> dict:
 
     from benchmarks import per_row
     from kaggle_lb.assets.leaderboard import _board_users_changed
-    from kaggle_lb.leaderboard.matching import match_entries, row_keys
     from kaggle_lb.leaderboard.parsing import parse_leaderboard
     from kaggle_lb.leaderboard.schema import LeaderboardModel
     from kaggle_lb.resources.database import DatabaseResource
@@ -98,9 +97,7 @@ def _worker(spec: dict) -> dict:
             board = parse_leaderboard(content, COMPETITION)
             with database.begin() as conn:
                 keys_version = user_keys.read_state(conn, tables).version
-                pairs = row_keys(board)
-                users = user_keys.load_board_users(conn, tables, set(pairs["key"]))
-                result = match_entries(board, users, pairs)
+                result, users = user_keys.match_board(conn, tables, board)
                 sync_counts = standings.write_standings(conn, tables, competition_id, result.entries)
         source_sha256 = hashlib.sha256(content).hexdigest()
         counts = {"board_rows": len(board), "users_read": len(users), **sync_counts.as_dict(), "skipped": result.skipped}
@@ -110,8 +107,7 @@ def _worker(spec: dict) -> dict:
         with _measure(product, "validate"):
             board = LeaderboardModel.validate(board, lazy=True)
         with _measure(product, "match"), database.begin() as conn:
-            pairs = row_keys(board)
-            result = match_entries(board, user_keys.load_board_users(conn, tables, set(pairs["key"])), pairs)
+            result, _ = user_keys.match_board(conn, tables, board)
         with _measure(product, "write"), database.begin() as conn:
             standings.write_standings(conn, tables, competition_id, result.entries)
 

@@ -21,7 +21,6 @@ from dagster import (
     multi_asset_check,
 )
 
-from kaggle_lb.leaderboard.matching import match_entries, row_keys
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.quality import board_checks
 from kaggle_lb.quality.board_checks import CheckOutcome
@@ -146,9 +145,7 @@ def matched_entries_checks(
             context.log.warning(f"competition '{slug}' is no longer registered: nothing to check")
             return
         stored = standings.load_entries(conn, tables, competition.id)
-        pairs = row_keys(validated_leaderboard)
-        users = user_keys.load_board_users(conn, tables, set(pairs["key"]))
-        expected = match_entries(validated_leaderboard, users, pairs).entries
+        expected = user_keys.match_board(conn, tables, validated_leaderboard)[0].entries
 
     def result(name: str, outcome: CheckOutcome) -> AssetCheckResult:
         return _result(MATCHED, name, slug, outcome, AssetCheckSeverity.WARN)

@@ -29,7 +29,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 
 from kaggle_lb.errors import KaggleLbError
 from kaggle_lb.assets.users import USER_MATCH_KEYS, refresh_metadata
-from kaggle_lb.leaderboard.matching import board_mentions, match_entries, row_keys
+from kaggle_lb.leaderboard.matching import board_mentions
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
@@ -223,9 +223,7 @@ def matched_entries(
     _refresh_user_keys(context, database)
     with database.begin() as conn:
         keys_version = user_keys.read_state(conn, tables).version
-        pairs = row_keys(validated_leaderboard)
-        users = user_keys.load_board_users(conn, tables, set(pairs["key"]))
-        result = match_entries(validated_leaderboard, users, pairs)
+        result, users = user_keys.match_board(conn, tables, validated_leaderboard)
         counts = standings.write_standings(conn, tables, competition.id, result.entries)
 
     summary = {**counts.as_dict(), "skipped": result.skipped}

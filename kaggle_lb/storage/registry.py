@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
 from kaggle_lb.storage.schema import Tables
 
 

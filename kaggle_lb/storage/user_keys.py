@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import pandas as pd
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
-from kaggle_lb.leaderboard.matching import user_keys
+from kaggle_lb.leaderboard.matching import MatchResult, match_entries, row_keys, user_keys
 from kaggle_lb.storage.bulk import insert_rows, json_values
 from kaggle_lb.storage.registry import users_frame
 from kaggle_lb.storage.schema import Tables
@@ -182,3 +182,10 @@ def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) ->
     # .loc: a plain [] would take an empty list as a selection of columns.
     return users.loc[[key in keys for key in user_keys(users)]].reset_index(drop=True)
 
+
+def match_board(conn: Connection, tables: Tables, board: pd.DataFrame) -> tuple[MatchResult, pd.DataFrame]:
+    """`board` (see parse_leaderboard) matched against the users it names, read through the index,
+    and those users: what matched_entries writes, and what its checks expect it to have written."""
+    pairs = row_keys(board)
+    users = load_board_users(conn, tables, set(pairs["key"]))
+    return match_entries(board, users, pairs), users

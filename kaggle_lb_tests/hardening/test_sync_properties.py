@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from kaggle_lb.leaderboard.matching import match_entries, row_keys
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.storage import registry, standings, user_keys
@@ -130,9 +129,7 @@ def sync(database: DatabaseResource, competition_id: int, board) -> standings.Sy
     with database.begin() as conn:
         user_keys.refresh(conn, database.tables)
     with database.begin() as conn:
-        pairs = row_keys(board)
-        users = user_keys.load_board_users(conn, database.tables, set(pairs["key"]))
-        result = match_entries(board, users, pairs)
+        result, _ = user_keys.match_board(conn, database.tables, board)
         return standings.write_standings(conn, database.tables, competition_id, result.entries)
 
 
