@@ -2,10 +2,21 @@ import csv
 import io
 
 import pandas as pd
+import pandera.errors
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from kaggle_lb.errors import LeaderboardFormatError, LeaderboardValidationError
-from kaggle_lb.leaderboard.parsing import CANONICAL_COLUMNS, parse_leaderboard, split_members
+from kaggle_lb.leaderboard.parsing import (
+    CANONICAL_COLUMNS,
+    MAX_TEAM_NAME_CHARS,
+    parse_leaderboard,
+    parse_text,
+    read_clean_export,
+    split_members,
+)
+from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb_tests.fixtures import FIXTURES_DIR, fixture_path
 
 FIXTURES = sorted(FIXTURES_DIR.glob("*.csv"))
@@ -59,6 +70,75 @@ def test_every_fixture_parses(path):
         assert board["submission_count"].isna().all()
         assert (board["member_usernames"] == "").all()
         assert board["team_name"].tolist() == [record[1] for record in data]
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)
+def test_current_exports_take_the_arrow_reading_with_the_exact_readings_result(path):
+    content = path.read_bytes()
+    text = content.decode("utf-8-sig")
+    clean = read_clean_export(content, text)
+    if not text.startswith("Rank,"):
+        assert clean is None  # legacy exports: the exact reading only
+        return
+    assert clean is not None
+    pd.testing.assert_frame_equal(clean, parse_text(text, "fixture"))
+
+
+# Cells the two readings could disagree on: padding, signs, other digits, hex, overflow, odd dates.
+INTEGER_CELLS = ["1", "7", "007", " 5", "5 ", "+5", "-5", "0x10", "1_0", "1.0", "", "١٢", "9" * 18, "9" * 19]
+SCORE_CELLS = ["0.5", " 0.25", "1e3", "-0", "inf", "nan", "", "abc", "0x1p3", "1_000", "0.1000000000000000055511"]
+DATE_CELLS = ["2026-01-01 00:00:00", " 2026-01-01 00:00:00", "2026-1-1 0:0:0", "2026-02-30 00:00:00",
+              "2026-01-01", "2026-01-01T00:00:00", "2026-01-01 23:59:60", ""]
+TEXT_CELLS = ["a", " A ", "a, b", 'q"uote', "line\nbreak", "NA", "", "起于青萍", "x" * (MAX_TEAM_NAME_CHARS + 1)]
+MEMBER_CELLS = ["a", "a, b", " B ", "", " ", "del=e8cc"]
+
+
+@st.composite
+def tricky_exports(draw) -> bytes:
+    cells = [INTEGER_CELLS, INTEGER_CELLS, TEXT_CELLS, DATE_CELLS, SCORE_CELLS, INTEGER_CELLS, MEMBER_CELLS]
+    # Mostly clean rows, so that whole boards often take the Arrow reading.
+    clean = ["1", "10", "a", "2026-01-01 00:00:00", "0.5", "3", "a"]
+    rows = [
+        [draw(st.sampled_from(choices)) if draw(st.integers(0, 4)) == 0 else default
+         for choices, default in zip(cells, clean)]
+        for _ in range(draw(st.integers(0, 5)))
+    ]
+    for number, row in enumerate(rows):
+        if row[1] == "10":
+            row[1] = str(10 + number)  # unique team ids unless a drawn cell repeats one
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
+    writer.writerow(HEADER.strip().split(","))
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def outcome(parse):
+    try:
+        return parse()
+    except (LeaderboardFormatError, LeaderboardValidationError) as error:
+        return str(error)
+
+
+@settings(max_examples=150, deadline=None)
+@given(content=tricky_exports())
+def test_the_arrow_reading_never_disagrees_with_the_exact_one(content):
+    text = content.decode()
+    exact = outcome(lambda: parse_text(text, "comp"))
+    clean = read_clean_export(content, text)
+    event("arrow reading" if clean is not None else "exact reading only")
+    if clean is not None:
+        if isinstance(exact, str):
+            # Taken by Arrow, but the board fails validation: parse_leaderboard reports it exactly.
+            with pytest.raises(pandera.errors.SchemaErrors):
+                LeaderboardModel.validate(clean, lazy=True)
+        else:
+            pd.testing.assert_frame_equal(clean, exact)
+    result = outcome(lambda: parse_leaderboard(content, "comp"))
+    if isinstance(exact, str):
+        assert result == exact
+    else:
+        pd.testing.assert_frame_equal(result, exact)
 
 
 def test_row_count_of_titanic_2025():
