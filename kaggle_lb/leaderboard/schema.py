@@ -5,7 +5,22 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera import dtypes
+from pandera.engines import pandas_engine
 from pandera.typing import Series
+
+
+@pandas_engine.Engine.register_dtype
+@dtypes.immutable
+class Text(pandas_engine.NpString):
+    """pandera's str, checked in one pass in C (pandas' infer_dtype) where pandera calls Python
+    once per value: 1 ms instead of 11 for a 15,739-row board. Any other column takes pandera's
+    own check, which names each value that is not a str."""
+
+    def check(self, pandera_dtype, data_container=None):
+        if data_container is not None and pd.api.types.infer_dtype(data_container, skipna=True) == "string":
+            return True
+        return super().check(pandera_dtype, data_container)
 
 
 class LeaderboardModel(pa.DataFrameModel):
@@ -20,7 +35,7 @@ class LeaderboardModel(pa.DataFrameModel):
         description="Leaderboard position; 0 marks a host benchmark row, which no user owns.",
     )
     team_id: Series[np.int64] = pa.Field(ge=0, unique=True, description="Kaggle TeamId.")
-    team_name: Series[str] = pa.Field(
+    team_name: Series[Text] = pa.Field(
         description="Kaggle TeamName, byte-exact (leading spaces, commas, quotes, emoji kept)."
     )
     submission_date: Series[Annotated[pd.DatetimeTZDtype, "ns", "UTC"]] = pa.Field(
@@ -32,7 +47,7 @@ class LeaderboardModel(pa.DataFrameModel):
     submission_count: Series[pd.Int64Dtype] = pa.Field(
         ge=0, nullable=True, description="Number of submissions; missing in legacy exports."
     )
-    member_usernames: Series[str] = pa.Field(
+    member_usernames: Series[Text] = pa.Field(
         description="Comma-separated Kaggle usernames of the team members; empty when none."
     )
 
