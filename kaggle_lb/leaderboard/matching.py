@@ -37,18 +37,24 @@ def row_keys(board: pd.DataFrame) -> pd.DataFrame:
     name when it has none. `board` has a default index (row positions). The distinct keys are
     the only users matching needs (see user_keys.load_board_users)."""
     ranked = board[board["rank"] > 0]
-    # Plain Python over the cells: a third faster than pandas' split, explode and string methods.
+    # Plain Python over the cells, half the time of pandas' split, explode and string methods,
+    # with one casefold for all member cells (joined by NUL, which no parsed board holds).
+    members_casefolded = "\x00".join(ranked["member_usernames"].tolist()).casefold().split("\x00")
     rows, keys = [], []
-    for row, members, team_name in zip(
-        ranked.index.tolist(), ranked["member_usernames"].tolist(), ranked["team_name"].tolist()
-    ):
-        found = [key for key in (name.strip().casefold() for name in members.split(",")) if key]
-        if not found:
+    for row, members, team_name in zip(ranked.index.tolist(), members_casefolded, ranked["team_name"].tolist()):
+        credited = False
+        for name in members.split(","):
+            name = name.strip()
+            if name:
+                rows.append(row)
+                keys.append(name)
+                credited = True
+        if not credited:
             # Only rows without any member username fall back to their team name.
             key = team_name.strip().casefold()
-            found = [key] if key else []
-        rows += [row] * len(found)
-        keys += found
+            if key:
+                rows.append(row)
+                keys.append(key)
     return pd.DataFrame({"row": pd.Series(rows, dtype="int64"), "key": pd.Series(keys, dtype=object)})
 
 
