@@ -3,6 +3,8 @@
 import json
 from collections.abc import Iterable
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import JSON, Connection, Table, bindparam, cast, func, insert, text
 from sqlalchemy.sql.expression import TableValuedAlias
 
@@ -10,25 +12,50 @@ from sqlalchemy.sql.expression import TableValuedAlias
 _CHUNK = 50_000
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
-    """Insert `rows` (dicts with the same keys) in the current transaction.
+def python_values(column: pd.Series) -> list:
+    """The column's values as the driver takes them: plain Python, None for missing."""
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
+def insert_rows(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
+    """Insert `rows` (columns named as the table's) in the current transaction.
 
     On PostgreSQL, as statements carrying the rows in one JSON parameter that the server
     expands: a multi-row INSERT's thousands of bind parameters cost the client more than the
     insert costs the server (10,000 entries: 1.4 s that way, 0.5 s this way). SQLite runs
-    in-process, where executemany is already the cheapest.
+    in-process, where one executemany of plain tuples is the cheapest; SQLAlchemy's own
+    parameter handling, a Python call per row and per timestamp, cost three times the insert.
     """
-    if not rows:
+    if rows.empty:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
+    if conn.dialect.name == "postgresql":
+        quote = conn.dialect.identifier_preparer
+        name = quote.format_table(table)
+        columns = ", ".join(quote.quote(column) for column in rows.columns)
+        statement = text(
+            f"INSERT INTO {name} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{name}, :rows)"
+        )
+        values = [python_values(rows[column]) for column in rows.columns]
+        records = [dict(zip(rows.columns, record)) for record in zip(*values)]
+        for start in range(0, len(records), _CHUNK):
+            conn.execute(statement, {"rows": json.dumps(records[start : start + _CHUNK], default=str)})
         return
-    quote = conn.dialect.identifier_preparer
-    name = quote.format_table(table)
-    columns = ", ".join(quote.quote(column) for column in rows[0])
-    statement = text(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{name}, :rows)")
-    for start in range(0, len(rows), _CHUNK):
-        conn.execute(statement, {"rows": json.dumps(rows[start : start + _CHUNK], default=str)})
+    # The statement is still SQLAlchemy's, and goes through its events and error wrapping.
+    statement = insert(table).compile(dialect=conn.dialect, column_keys=list(rows.columns))
+    values = [_sqlite_values(rows[column]) for column in statement.positiontup]
+    conn.exec_driver_sql(statement.string, list(zip(*values)))
+
+
+def _sqlite_values(column: pd.Series) -> list:
+    """Timestamps as SQLAlchemy's SQLite DateTime stores them ("2026-03-01 12:30:15.123456", in
+    UTC as every stored timestamp is), formatted by numpy at once; other values as they are."""
+    if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "datetime":
+        column = pd.to_datetime(column, utc=True)
+    if not pd.api.types.is_datetime64_any_dtype(column):
+        return python_values(column)
+    utc = (column.dt.tz_convert("UTC") if column.dt.tz else column).to_numpy("datetime64[us]")
+    stamps = np.char.replace(np.datetime_as_string(utc, unit="us"), "T", " ").tolist()
+    return [None if missing else stamp for stamp, missing in zip(stamps, np.isnat(utc))]
 
 
 def json_values(values: Iterable, dialect: str) -> TableValuedAlias:

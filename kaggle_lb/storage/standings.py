@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, bindparam, cast, delete, func, select, update
 
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
-from kaggle_lb.storage.bulk import insert_rows, json_values
+from kaggle_lb.storage.bulk import insert_rows, json_values, python_values
 from kaggle_lb.storage.schema import Tables
 
 ENTRY_COLUMNS = list(ENTRY_DTYPES)
@@ -64,7 +64,7 @@ def _differs(left: pd.Series, right: pd.Series) -> pd.Series:
 def _python_rows(frame: pd.DataFrame) -> list[dict]:
     """Plain Python values for the driver: None for missing, datetimes in UTC."""
     # Column by column: DataFrame.to_dict("records") costs several times more.
-    columns = [frame[name].astype(object).where(frame[name].notna(), None).tolist() for name in frame.columns]
+    columns = [python_values(frame[name]) for name in frame.columns]
     return [dict(zip(frame.columns, values)) for values in zip(*columns)]
 
 
@@ -107,12 +107,11 @@ def write_standings(
     new = _normalise(entries[ENTRY_COLUMNS])
     old = load_entries(conn, tables, competition_id)
 
-    merged = new.merge(old, on="user_id", how="outer", suffixes=("", "_old"), indicator=True)
-    to_insert = merged[merged["_merge"] == "left_only"]
+    to_insert = new[~new["user_id"].isin(old["user_id"])]
     if len(to_insert):
         to_insert = to_insert[to_insert["user_id"].isin(_existing_user_ids(conn, tables, to_insert["user_id"]))]
-    to_delete = merged[merged["_merge"] == "right_only"]
-    both = merged[merged["_merge"] == "both"]
+    to_delete = old[~old["user_id"].isin(new["user_id"])]
+    both = new.merge(old, on="user_id", suffixes=("", "_old"))
     changed_mask = pd.Series(False, index=both.index)
     for column in _COMPARED:
         changed_mask |= _differs(both[column], both[f"{column}_old"])
@@ -130,12 +129,11 @@ def write_standings(
         ]
         # Without .values(), the SET clause comes from the parameter keys (one executemany).
         conn.execute(update(table).where(table.c.id == bindparam("b_id")), params)
-    if len(to_insert):
-        # The outer merge made integer columns float wherever the board lost a user: back to ints.
-        rows = _python_rows(_normalise(to_insert[ENTRY_COLUMNS]))
-        for row in rows:
-            row.update(competition_id=competition_id, first_synced_at=synced_at, last_synced_at=synced_at)
-        insert_rows(conn, table, rows)
+    insert_rows(
+        conn,
+        table,
+        to_insert.assign(competition_id=competition_id, first_synced_at=synced_at, last_synced_at=synced_at),
+    )
 
     return SyncCounts(
         created=len(to_insert),

@@ -117,14 +117,7 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
                     kaggle_username=bindparam("b_kaggle")),
             rows,
         )
-    insert_rows(
-        conn,
-        index,
-        [
-            {"user_id": int(i), "match_key": k, "username": u, "kaggle_username": g}
-            for i, u, g, k in added[["user_id", "username", "kaggle_username", "match_key"]].itertuples(index=False)
-        ],
-    )
+    insert_rows(conn, index, added[["user_id", "match_key", "username", "kaggle_username"]])
 
     if conn.dialect.name == "postgresql" and len(added) + len(removed) > _ANALYZE_AFTER:
         # Fresh statistics at once, not at autovacuum's leisure: stale ones make the board's
