@@ -38,7 +38,8 @@ def row_keys(board: pd.DataFrame) -> pd.DataFrame:
     the only users matching needs (see user_keys.load_board_users)."""
     ranked = board[board["rank"] > 0]
     # Plain Python over the cells, half the time of pandas' split, explode and string methods,
-    # with one casefold for all member cells (joined by NUL, which no parsed board holds).
+    # with one casefold for all member cells (joined by NUL, which no parsed board holds; no
+    # character folds into a space, a comma or a NUL, so folding before splitting changes nothing).
     members_casefolded = "\x00".join(ranked["member_usernames"].tolist()).casefold().split("\x00")
     rows, keys = [], []
     for row, members, team_name in zip(ranked.index.tolist(), members_casefolded, ranked["team_name"].tolist()):
@@ -98,7 +99,10 @@ def match_entries(board: pd.DataFrame, users: pd.DataFrame, pairs: pd.DataFrame 
         {"user_id": users["user_id"].to_numpy()[matchable], "key": keys[matchable]}
     )
 
-    pairs = pairs_by_key.merge(matchable_users, on="key")[["row", "user_id"]]
+    # The same set lookups drop the pairs no user has, before the merge hashes what is left.
+    matchable_keys = set(matchable_users["key"])
+    candidates = pairs_by_key.loc[[key in matchable_keys for key in pairs_by_key["key"].tolist()]]
+    pairs = candidates.merge(matchable_users, on="key")[["row", "user_id"]]
     credited = (
         board.loc[pairs["row"]]
         .assign(user_id=pairs["user_id"].to_numpy())
