@@ -63,6 +63,8 @@ def _worker(spec: dict) -> dict:
     from pandera.config import config_context
     from sqlalchemy import delete, event
 
+    # The code location, loaded as a run's worker loads it: the process holds what a run's holds.
+    import kaggle_lb.definitions  # noqa: F401
     from benchmarks import per_row
     from kaggle_lb.assets.leaderboard import _board_users_changed
     from kaggle_lb.leaderboard.parsing import parse_leaderboard
