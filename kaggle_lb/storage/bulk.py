@@ -14,6 +14,8 @@ _CHUNK = 50_000
 
 def python_values(column: pd.Series) -> list:
     """The column's values as the driver takes them: plain Python, None for missing."""
+    if not column.hasnans:
+        return column.tolist()  # already plain Python values, and several times cheaper
     return column.astype(object).where(column.notna(), None).tolist()
 
 
