@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 import requests
 from sqlalchemy.engine import URL, make_url
 
-from kaggle_lb_tests.databases import fresh_postgres_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -36,6 +35,10 @@ T = TypeVar("T")
 @contextmanager
 def postgres_database() -> Iterator[URL]:
     """A fresh, empty PostgreSQL database beside KAGGLE_LB_TEST_POSTGRES_URL's, dropped afterwards."""
+    # Here, not at the top: the fixtures' module imports pytest, and the benchmarks that use the
+    # process helpers below run in the runtime environment, which has no pytest.
+    from kaggle_lb_tests.databases import fresh_postgres_url
+
     with fresh_postgres_url() as url:
         yield make_url(url)
 
