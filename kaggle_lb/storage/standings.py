@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, bindparam, cast, delete, func, select, update
 
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
-from kaggle_lb.storage.bulk import insert_rows, json_values, python_values
+from kaggle_lb.storage.bulk import insert_rows, json_values, python_rows
 from kaggle_lb.storage.schema import Tables
 
 ENTRY_COLUMNS = list(ENTRY_DTYPES)
@@ -59,13 +59,6 @@ def _differs(left: pd.Series, right: pd.Series) -> pd.Series:
     """Element-wise inequality where two missing values count as equal."""
     both_missing = left.isna() & right.isna()
     return ~both_missing & (left.isna() | right.isna() | (left != right).fillna(True))
-
-
-def _python_rows(frame: pd.DataFrame) -> list[dict]:
-    """Plain Python values for the driver: None for missing, datetimes in UTC."""
-    # Column by column: DataFrame.to_dict("records") costs several times more.
-    columns = [python_values(frame[name]) for name in frame.columns]
-    return [dict(zip(frame.columns, values)) for values in zip(*columns)]
 
 
 def _lock_competition(conn: Connection, tables: Tables, competition_id: int) -> None:
@@ -125,7 +118,7 @@ def write_standings(
     if len(to_update):
         params = [
             {"b_id": int(row.pop("id")), **row, "last_synced_at": synced_at}
-            for row in _python_rows(to_update[["id", *_COMPARED]])
+            for row in python_rows(to_update[["id", *_COMPARED]])
         ]
         # Without .values(), the SET clause comes from the parameter keys (one executemany).
         conn.execute(update(table).where(table.c.id == bindparam("b_id")), params)
