@@ -62,8 +62,7 @@ def _sqlite_values(column: pd.Series) -> list:
     if not pd.api.types.is_datetime64_any_dtype(column):
         return python_values(column)
     utc = (column.dt.tz_convert("UTC") if column.dt.tz else column).to_numpy("datetime64[us]")
-    stamps = np.char.replace(np.datetime_as_string(utc, unit="us"), "T", " ").tolist()
-    return [None if missing else stamp for stamp, missing in zip(stamps, np.isnat(utc))]
+    return [None if stamp == "NaT" else stamp.replace("T", " ") for stamp in np.datetime_as_string(utc, unit="us").tolist()]
 
 
 def json_values(values: Iterable, dialect: str) -> TableValuedAlias:

@@ -39,9 +39,11 @@ def _as_utc(values: pd.Series) -> pd.Series:
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    """The matcher's dtypes, whatever the driver handed back."""
-    dtypes = {column: dtype for column, dtype in ENTRY_DTYPES.items() if column != "submission_date"}
-    return frame.astype(dtypes).assign(submission_date=lambda f: _as_utc(f["submission_date"]))
+    """The matcher's dtypes, whatever the driver handed back; columns already right are kept as they are."""
+    wrong = {column: dtype for column, dtype in ENTRY_DTYPES.items() if frame[column].dtype != dtype}
+    dates = wrong.pop("submission_date", None)
+    frame = frame.astype(wrong) if wrong else frame
+    return frame.assign(submission_date=_as_utc(frame["submission_date"])) if dates else frame
 
 
 def load_entries(conn: Connection, tables: Tables, competition_id: int) -> pd.DataFrame:
@@ -55,10 +57,13 @@ def load_entries(conn: Connection, tables: Tables, competition_id: int) -> pd.Da
     return _normalise(frame)
 
 
-def _differs(left: pd.Series, right: pd.Series) -> pd.Series:
-    """Element-wise inequality where two missing values count as equal."""
-    both_missing = left.isna() & right.isna()
-    return ~both_missing & (left.isna() | right.isna() | (left != right).fillna(True))
+def _changed(both: pd.DataFrame) -> pd.Series:
+    """Rows of new and old columns (the old ones suffixed "_old") where a compared value differs;
+    two missing values count as equal."""
+    new = both[_COMPARED]
+    old = both[[f"{column}_old" for column in _COMPARED]].set_axis(_COMPARED, axis=1)
+    same = new.eq(old).fillna(False) | (new.isna() & old.isna())
+    return ~same.all(axis=1)
 
 
 def _lock_competition(conn: Connection, tables: Tables, competition_id: int) -> None:
@@ -77,13 +82,13 @@ def _existing_user_ids(conn: Connection, tables: Tables, user_ids: pd.Series) ->
     """Those of `user_ids` still in the users table, locked against deletion until the transaction
     ends (PostgreSQL; SQLite's write lock already holds deletes off): a user deleted since the
     matcher read the users must not fail the insert with a foreign key error."""
-    ids = json_values((int(i) for i in user_ids), conn.dialect.name)
+    ids = json_values(user_ids.tolist(), conn.dialect.name)
     query = (
         select(tables.user_id)
         .select_from(ids.join(tables.users, tables.user_id == cast(ids.c.value, tables.user_id.type)))
         .with_for_update(read=True, key_share=True, of=tables.users)
     )
-    return set(conn.execute(query).scalars())
+    return set(conn.execute(query).scalars().all())
 
 
 def write_standings(
@@ -105,10 +110,7 @@ def write_standings(
         to_insert = to_insert[to_insert["user_id"].isin(_existing_user_ids(conn, tables, to_insert["user_id"]))]
     to_delete = old[~old["user_id"].isin(new["user_id"])]
     both = new.merge(old, on="user_id", suffixes=("", "_old"))
-    changed_mask = pd.Series(False, index=both.index)
-    for column in _COMPARED:
-        changed_mask |= _differs(both[column], both[f"{column}_old"])
-    to_update = both[changed_mask]
+    to_update = both[_changed(both)]
 
     if len(to_delete):
         ids = [int(i) for i in to_delete["id"]]

@@ -64,6 +64,22 @@ def test_a_repeated_board_writes_nothing(database, comp):
     assert dump_entries(database) == before
 
 
+@pytest.mark.parametrize(
+    "changed",
+    [(1, 2, 0.9, 10, "a", None), (1, 1, 0.91, 10, "a", None), (1, 1, 0.9, 13, "a", None),
+     (1, 1, 0.9, 10, "A", None), (1, 1, 0.9, 10, "a", 1)],
+    ids=["rank", "score", "team id", "team name", "count set"],
+)
+def test_a_change_in_any_one_column_is_an_update(database, comp, changed):
+    write(database, comp, entries((1, 1, 0.9, 10, "a", None), (2, 2, 0.8, 11, "b", 5)), T1)
+    # User 2's count going missing is a change too; user 1's missing count staying missing is not.
+    counts = write(database, comp, entries(changed, (2, 2, 0.8, 11, "b", None)), T2)
+    assert counts.as_dict() == {"created": 0, "updated": 2, "unchanged": 0, "removed": 0}
+    later = entries(changed, (2, 2, 0.8, 11, "b", None)).assign(submission_date=pd.Timestamp("2026-10-31", tz="UTC"))
+    assert write(database, comp, later, T2).as_dict()["updated"] == 2
+    assert write(database, comp, later, T2).as_dict()["unchanged"] == 2
+
+
 def test_a_failure_inside_the_transaction_keeps_the_previous_standings(database, comp):
     write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", 1)), T1)
     before = dump_entries(database)
