@@ -25,13 +25,6 @@ class MatchResult:
     skipped: int
 
 
-def normalise_key(series: pd.Series) -> pd.Series:
-    """Comparable form of a username or team name: trimmed, case-folded; missing stays missing."""
-    # Object rather than "string" dtype: half the cost on a million names, and a column of
-    # nothing but NaN (no user has a Kaggle username yet) still works.
-    return series.astype(object).str.strip().str.casefold()
-
-
 def row_keys(board: pd.DataFrame) -> pd.DataFrame:
     """The keys each ranked row credits, as (row, key) pairs: its member usernames, or its team
     name when it has none. `board` has a default index (row positions). The distinct keys are
@@ -70,11 +63,17 @@ def board_mentions(content: bytes, keys: Collection[str]) -> bool:
 
 
 def user_keys(users: pd.DataFrame) -> np.ndarray:
-    """Each user's key: their Kaggle username when set, else their username (NaN when neither)."""
-    keys = normalise_key(users["kaggle_username"]).to_numpy(copy=True)
-    unset = pd.isna(keys) | (keys == "")
-    keys[unset] = normalise_key(users.loc[unset, "username"]).to_numpy()
-    return keys
+    """Each user's key: their Kaggle username when set, else their username; trimmed and
+    case-folded (None when neither is set)."""
+    # Plain Python: pandas' string methods cost more than the work on a board's few thousand users.
+    return np.array(
+        [
+            (kaggle.strip().casefold() if isinstance(kaggle, str) else "")
+            or (username.strip().casefold() if isinstance(username, str) else None)
+            for username, kaggle in zip(users["username"].tolist(), users["kaggle_username"].tolist())
+        ],
+        dtype=object,
+    )
 
 
 def match_entries(board: pd.DataFrame, users: pd.DataFrame, pairs: pd.DataFrame | None = None) -> MatchResult:
@@ -89,31 +88,27 @@ def match_entries(board: pd.DataFrame, users: pd.DataFrame, pairs: pd.DataFrame 
     `pairs` is row_keys(board), for a caller that already computed it to find the users.
     """
     board = board.reset_index(drop=True)
-    pairs_by_key = row_keys(board) if pairs is None else pairs
-    keys = user_keys(users)
-    # A set lookup per user is the cheapest way to drop the users no row can match (pandas'
-    # isin and merge hash a million strings several times slower); missing keys match no row.
-    wanted = set(pairs_by_key["key"])
-    matchable = np.fromiter(map(wanted.__contains__, keys), dtype=bool, count=len(keys))
-    matchable_users = pd.DataFrame(
-        {"user_id": users["user_id"].to_numpy()[matchable], "key": keys[matchable]}
-    )
-
-    # The same set lookups drop the pairs no user has, before the merge hashes what is left.
-    matchable_keys = set(matchable_users["key"])
-    candidates = pairs_by_key.loc[[key in matchable_keys for key in pairs_by_key["key"].tolist()]]
-    pairs = candidates.merge(matchable_users, on="key")[["row", "user_id"]]
-    credited = (
-        board.loc[pairs["row"]]
-        .assign(user_id=pairs["user_id"].to_numpy())
-        .sort_values(["rank", "team_id"], kind="stable")
-        .drop_duplicates("user_id")
-        .sort_values(["rank", "user_id"], kind="stable")
-    )
+    pairs = row_keys(board) if pairs is None else pairs
+    user_ids_by_key: dict[str, list[int]] = {}
+    for user_id, key in zip(users["user_id"].tolist(), user_keys(users).tolist()):
+        if key:
+            user_ids_by_key.setdefault(key, []).append(user_id)
+    credits = [
+        (row, user_id)
+        for row, key in zip(pairs["row"].tolist(), pairs["key"].tolist())
+        for user_id in user_ids_by_key.get(key, ())
+    ]
+    rows, user_ids = np.array(credits, dtype=np.int64).reshape(-1, 2).T
+    rank, team_id = board["rank"].to_numpy()[rows], board["team_id"].to_numpy()[rows]
+    # Each user's best credit: first in (rank, team id) order; np.lexsort sorts by its last key first.
+    best_first = np.lexsort((team_id, rank))
+    _, first = np.unique(user_ids[best_first], return_index=True)
+    chosen = best_first[first]
+    chosen = chosen[np.lexsort((user_ids[chosen], rank[chosen]))]
     entries = (
-        credited.rename(columns={"team_id": "kaggle_team_id", "team_name": "kaggle_team_name"})[
-            list(ENTRY_DTYPES)
-        ]
+        board.take(rows[chosen])
+        .rename(columns={"team_id": "kaggle_team_id", "team_name": "kaggle_team_name"})
+        .assign(user_id=user_ids[chosen])[list(ENTRY_DTYPES)]
         .astype(ENTRY_DTYPES)
         .reset_index(drop=True)
     )

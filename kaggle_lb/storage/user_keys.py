@@ -167,11 +167,17 @@ def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) ->
         return users_frame([])
     index = tables.user_match_keys
     # A join, not IN: the keys are distinct already, and PostgreSQL would hash them once more.
-    board = json_values(sorted(keys), conn.dialect.name)
-    query = select(tables.user_id, tables.username, tables.kaggle_username).select_from(
-        board.join(index, index.c.match_key == board.c.value).join(tables.users, tables.user_id == index.c.user_id)
+    board = json_values(keys, conn.dialect.name)
+    query = (
+        select(tables.user_id, tables.username, tables.kaggle_username)
+        .select_from(
+            board.join(index, index.c.match_key == board.c.value).join(
+                tables.users, tables.user_id == index.c.user_id
+            )
+        )
+        .order_by(tables.user_id)
     )
-    users = users_frame(conn.execute(query).all()).sort_values("user_id", ignore_index=True)
+    users = users_frame(conn.execute(query).all())
     # .loc: a plain [] would take an empty list as a selection of columns.
     return users.loc[[key in keys for key in user_keys(users)]].reset_index(drop=True)
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from kaggle_lb.leaderboard.matching import match_entries, normalise_key
+from kaggle_lb.leaderboard.matching import match_entries, user_keys
 from kaggle_lb.leaderboard.parsing import parse_leaderboard, split_members
 from kaggle_lb_tests.fixtures import fixture_path
 
@@ -34,10 +34,18 @@ def assert_entry_dtypes(entries: pd.DataFrame) -> None:
     assert {column: str(dtype) for column, dtype in entries.dtypes.items()} == ENTRY_DTYPES
 
 
-def test_normalise_key():
-    keys = normalise_key(pd.Series([" Alice ", "BOB", "straße", None]))
-    assert keys.tolist()[:3] == ["alice", "bob", "strasse"]
-    assert pd.isna(keys.iloc[3])
+def test_user_keys():
+    keys = user_keys(
+        users(
+            (1, " Alice ", None),
+            (2, "bob", " BOB2 "),  # the Kaggle username wins
+            (3, "straße", float("nan")),
+            (4, "carol", "  "),  # a blank Kaggle username is unset
+            (5, None, None),
+            (6, "  ", None),
+        )
+    )
+    assert keys.tolist() == ["alice", "bob2", "strasse", "carol", None, ""]
 
 
 def test_members_match_case_insensitively_and_all_are_credited():
