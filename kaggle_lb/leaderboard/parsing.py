@@ -145,10 +145,13 @@ def read_clean_export(content: bytes) -> pd.DataFrame | None:
         values = columns[name]
         if nullable:
             values = arrow_compute.if_else(arrow_compute.equal(values, ""), None, values)
-        digits = arrow_compute.match_substring_regex(values, r"^\d{1,18}$")
-        if not arrow_compute.all(digits.fill_null(True)).as_py():
+        # Plain ASCII digits only: Arrow's cast alone would also take signs, padding and hex.
+        if not arrow_compute.all(arrow_compute.ascii_is_decimal(values)).as_py():
             return None
-        numbers = arrow_compute.cast(values, pa.int64())
+        try:
+            numbers = arrow_compute.cast(values, pa.int64())
+        except pa.ArrowInvalid:
+            return None  # beyond int64
         return numbers.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get if nullable else None)
 
     typed = {
@@ -165,8 +168,10 @@ def read_clean_export(content: bytes) -> pd.DataFrame | None:
     if typed["score"].isna().any() or typed["submission_date"].isna().any():
         return None
     typed["team_name"] = columns["team_name"].to_pandas()
-    typed["member_usernames"] = columns["member_usernames"].to_pandas().str.strip()
-    return pd.DataFrame(typed)[CANONICAL_COLUMNS]
+    members = columns["member_usernames"].to_numpy(zero_copy_only=False).tolist()
+    typed["member_usernames"] = pd.Series([value.strip() for value in members], dtype=object)
+    # In canonical order and without copying: the columns are new arrays no one else holds.
+    return pd.DataFrame({name: typed[name] for name in CANONICAL_COLUMNS}, copy=False)
 
 
 def _scores(text: pd.Series) -> pd.Series:
