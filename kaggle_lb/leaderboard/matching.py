@@ -25,7 +25,7 @@ class MatchResult:
     skipped: int
 
 
-def row_keys(board: pd.DataFrame) -> pd.DataFrame:
+def row_keys(board: pd.DataFrame) -> list[tuple[int, str]]:
     """The keys each ranked row credits, as (row, key) pairs: its member usernames, or its team
     name when it has none. `board` has a default index (row positions). The distinct keys are
     the only users matching needs (see user_keys.load_board_users)."""
@@ -34,22 +34,21 @@ def row_keys(board: pd.DataFrame) -> pd.DataFrame:
     # with one casefold for all member cells (joined by NUL, which no parsed board holds; no
     # character folds into a space, a comma or a NUL, so folding before splitting changes nothing).
     members_casefolded = "\x00".join(ranked["member_usernames"].tolist()).casefold().split("\x00")
-    rows, keys = [], []
+    pairs = []
     for row, members, team_name in zip(ranked.index.tolist(), members_casefolded, ranked["team_name"].tolist()):
-        credited = False
-        for name in members.split(","):
-            name = name.strip()
-            if name:
-                rows.append(row)
-                keys.append(name)
-                credited = True
-        if not credited:
-            # Only rows without any member username fall back to their team name.
-            key = team_name.strip().casefold()
-            if key:
-                rows.append(row)
-                keys.append(key)
-    return pd.DataFrame({"row": pd.Series(rows, dtype="int64"), "key": pd.Series(keys, dtype=object)})
+        if "," in members:
+            names = [name for name in map(str.strip, members.split(",")) if name]
+            if names:
+                pairs += [(row, name) for name in names]
+                continue
+        elif members.strip():  # most cells: one name, no list needed
+            pairs.append((row, members.strip()))
+            continue
+        # Only rows without any member username fall back to their team name.
+        key = team_name.strip().casefold()
+        if key:
+            pairs.append((row, key))
+    return pairs
 
 
 def board_mentions(content: bytes, keys: Collection[str]) -> bool:
@@ -76,7 +75,9 @@ def user_keys(users: pd.DataFrame) -> np.ndarray:
     )
 
 
-def match_entries(board: pd.DataFrame, users: pd.DataFrame, pairs: pd.DataFrame | None = None) -> MatchResult:
+def match_entries(
+    board: pd.DataFrame, users: pd.DataFrame, pairs: list[tuple[int, str]] | None = None
+) -> MatchResult:
     """Match a parsed leaderboard (see parse_leaderboard) against users.
 
     `users` has user_id, username and kaggle_username (None/NaN/blank when unset). A user's key
@@ -95,7 +96,7 @@ def match_entries(board: pd.DataFrame, users: pd.DataFrame, pairs: pd.DataFrame 
             user_ids_by_key.setdefault(key, []).append(user_id)
     credits = [
         (row, user_id)
-        for row, key in zip(pairs["row"].tolist(), pairs["key"].tolist())
+        for row, key in pairs
         for user_id in user_ids_by_key.get(key, ())
     ]
     rows, user_ids = np.array(credits, dtype=np.int64).reshape(-1, 2).T

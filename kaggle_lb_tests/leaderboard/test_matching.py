@@ -85,10 +85,14 @@ def test_team_name_is_a_fallback_only_for_rows_without_members():
             # Members listed: the team name must not credit the user named like it.
             "1,10,erin,2025-01-01 00:00:00,0.9,1,frank",
             "2,11, Grace ,2025-01-01 00:00:00,0.8,1,",
+            # Only commas and blanks: no member, so the team name credits.
+            '3,12,Heidi,2025-01-01 00:00:00,0.7,1," , ,"',
+            # One member among blanks: the team name does not.
+            '4,13,Ivan,2025-01-01 00:00:00,0.6,1," , judy,"',
         ),
-        users((1, "Erin", None), (2, "grace", None)),
+        users((1, "Erin", None), (2, "grace", None), (3, "heidi", None), (4, "ivan", None), (5, "Judy", None)),
     )
-    assert credited(result) == {2: 2}
+    assert credited(result) == {2: 2, 3: 3, 5: 4}
     assert result.skipped == 1
 
 
