@@ -47,6 +47,7 @@ LEGACY_COLUMNS = {
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # 18 digits always fit in int64, so a matching value never overflows on conversion.
 _INTEGER_PATTERN = r"[+-]?\d{1,18}"
+_PLAIN_DECIMAL = r"^-?(\d+\.?\d*|\.\d+)$"
 _MAX_REPORTED_FAILURES = 10
 # The length of leaderboard_entries.kaggle_team_name: a longer name would fail the write.
 MAX_TEAM_NAME_CHARS = 1024
@@ -163,7 +164,17 @@ def read_clean_export(content: bytes) -> pd.DataFrame | None:
         return None
     if len(columns) and arrow_compute.max(arrow_compute.utf8_length(columns["team_name"])).as_py() > MAX_TEAM_NAME_CHARS:
         return None
-    typed["score"] = _scores(columns["score"].to_pandas())
+    scores = columns["score"]
+    # Arrow's conversion is correctly rounded; pandas' (the exact reading's) is up to 15 digits:
+    # plain decimals of at most 15 characters become the same double either way.
+    plain = arrow_compute.and_(
+        arrow_compute.match_substring_regex(scores, _PLAIN_DECIMAL),
+        arrow_compute.less_equal(arrow_compute.utf8_length(scores), 15),
+    )
+    if arrow_compute.all(plain).as_py():
+        typed["score"] = arrow_compute.cast(scores, pa.float64()).to_pandas()
+    else:
+        typed["score"] = _scores(scores.to_pandas())
     typed["submission_date"] = _dates(columns["submission_date"].to_pandas())
     if typed["score"].isna().any() or typed["submission_date"].isna().any():
         return None
