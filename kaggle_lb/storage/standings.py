@@ -110,7 +110,7 @@ def write_standings(
         to_insert = to_insert[to_insert["user_id"].isin(_existing_user_ids(conn, tables, to_insert["user_id"]))]
     to_delete = old[~old["user_id"].isin(new["user_id"])]
     both = new.merge(old, on="user_id", suffixes=("", "_old"))
-    to_update = both[_changed(both)]
+    to_update = both[_changed(both)] if len(both) else both  # a first sync has nothing to compare
 
     if len(to_delete):
         ids = [int(i) for i in to_delete["id"]]

@@ -186,5 +186,5 @@ def match_board(conn: Connection, tables: Tables, board: pd.DataFrame) -> tuple[
     """`board` (see parse_leaderboard) matched against the users it names, read through the index,
     and those users: what matched_entries writes, and what its checks expect it to have written."""
     pairs = row_keys(board)
-    users = load_board_users(conn, tables, {key for _, key in pairs})
+    users = load_board_users(conn, tables, set(pairs[1]))
     return match_entries(board, users, pairs), users
