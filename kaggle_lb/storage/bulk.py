@@ -68,7 +68,8 @@ def _driver_values(column: pd.Series, dialect: str) -> list:
         return python_values(column)
     utc = (column.dt.tz_convert("UTC") if column.dt.tz else column).to_numpy("datetime64[us]")
     zone = "+00:00" if dialect == "postgresql" else ""
-    return [None if stamp == "NaT" else stamp.replace("T", " ") + zone for stamp in np.datetime_as_string(utc, unit="us").tolist()]
+    stamps = np.datetime_as_string(utc, unit="us").tolist()
+    return [None if stamp == "NaT" else stamp.replace("T", " ") + zone for stamp in stamps]
 
 
 def json_values(values: Iterable, dialect: str) -> TableValuedAlias:

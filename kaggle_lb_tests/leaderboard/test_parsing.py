@@ -157,7 +157,8 @@ def test_the_arrow_reading_never_disagrees_with_the_exact_one(content):
 @example(scores=["0.39825979190748337"])
 @given(scores=st.lists(st.from_regex(r"-?[0-9]{0,17}\.?[0-9]{1,17}", fullmatch=True), min_size=1, max_size=20))
 def test_both_readings_give_every_plain_score_the_same_double(scores):
-    content = (HEADER + "".join(f"{i},{i},t,2026-01-01 00:00:00,{score},1,a\n" for i, score in enumerate(scores, 1))).encode()
+    rows = "".join(f"{i},{i},t,2026-01-01 00:00:00,{score},1,a\n" for i, score in enumerate(scores, 1))
+    content = (HEADER + rows).encode()
     clean = read_clean_export(content)
     assert clean is not None
     pd.testing.assert_series_equal(clean["score"], parse_text(content.decode(), "comp")["score"], check_exact=True)
