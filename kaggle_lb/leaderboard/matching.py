@@ -44,9 +44,9 @@ def row_keys(board: pd.DataFrame) -> tuple[list[int], list[str]]:
                 rows += [row] * len(names)
                 keys += names
                 continue
-        elif members.strip():  # most cells: one name, no list needed
+        elif name := members.strip():  # most cells: one name, no list needed
             rows.append(row)
-            keys.append(members.strip())
+            keys.append(name)
             continue
         # Only rows without any member username fall back to their team name.
         key = team_name.strip().casefold()

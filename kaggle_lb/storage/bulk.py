@@ -1,7 +1,7 @@
 """Sending many values to the database at once, the fast way for each database."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,11 @@ def python_values(column: pd.Series) -> list:
     return column.astype(object).where(column.notna(), None).tolist()
 
 
-def python_rows(frame: pd.DataFrame) -> list[dict]:
-    """The frame's rows as dicts of python_values."""
+def python_rows(frame: pd.DataFrame, values: Callable[[pd.Series], list] = python_values) -> list[dict]:
+    """The frame's rows as dicts of its columns' `values` (python_values unless told)."""
     # Column by column: DataFrame.to_dict("records") costs several times more.
-    columns = [python_values(frame[name]) for name in frame.columns]
-    return [dict(zip(frame.columns, values)) for values in zip(*columns)]
+    columns = [values(frame[name]) for name in frame.columns]
+    return [dict(zip(frame.columns, row)) for row in zip(*columns)]
 
 
 def insert_rows(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
@@ -46,8 +46,7 @@ def insert_rows(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
         statement = text(
             f"INSERT INTO {name} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{name}, :rows)"
         )
-        values = [_driver_values(rows[column], dialect) for column in rows.columns]
-        records = [dict(zip(rows.columns, row)) for row in zip(*values)]
+        records = python_rows(rows, lambda column: _driver_values(column, dialect))
         for start in range(0, len(records), _CHUNK):
             conn.execute(statement, {"rows": json.dumps(records[start : start + _CHUNK])})
         return
