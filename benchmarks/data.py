@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kaggle_lb.leaderboard.parsing import CURRENT_COLUMNS, split_members
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kaggle-leaderboards"
+FIXTURES = Path(__file__).resolve().parents[1] / "kaggle_lb_tests" / "data" / "kaggle-leaderboards"
 TITANIC = FIXTURES / "titanic-publicleaderboard-2025-06.csv"
 TITANIC_ROWS = 15_739
 # About one board row in ten belongs to a platform user.

@@ -1,13 +1,15 @@
-"""Where the real Kaggle exports live: `shared/` beside the repository, locally and in CI."""
+"""The test data the repository ships: real Kaggle exports and ML-Battle's schema, each folder
+with the SOURCES.md that says where its files come from."""
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES_DIR = (REPO_ROOT / ".." / "shared" / "fixtures" / "kaggle-leaderboards").resolve()
+DATA_DIR = Path(__file__).resolve().parent / "data"
+FIXTURES_DIR = DATA_DIR / "kaggle-leaderboards"
+ML_BATTLE_DIR = DATA_DIR / "sites" / "ml-battle"
 
 
 def fixture_path(name: str) -> Path:
-    """Path of one fixture file, failing loudly when the shared checkout is missing."""
+    """Path of one export, failing loudly when it is not shipped."""
     path = FIXTURES_DIR / name
     if not path.is_file():
         raise FileNotFoundError(f"fixture {name!r} not found in {FIXTURES_DIR}")
