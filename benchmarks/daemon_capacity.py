@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
             instance.add_dynamic_partitions(competitions_partitions.name, slugs)
         _populate(site_url, str(work / "home"), board, args.users)  # registers "bench" and the users
         database = DatabaseResource(url=site_url, home=str(work / "home"))
+        database.initialise()
         with database.begin() as conn:
             for slug in slugs:
                 registry.add_competition(conn, database.tables, slug)

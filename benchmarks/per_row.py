@@ -94,7 +94,7 @@ def process(
     frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     records = [row for _, row in frame.iterrows()]
     read_seconds = time.perf_counter() - started
-    entries = tables.leaderboard_entries
+    entries = tables.entries
     synced_at = datetime.now(timezone.utc)
     best: dict[int, tuple[int, int]] = {}  # user id -> (rank, team id) credited by this sync
     queries = done = 0

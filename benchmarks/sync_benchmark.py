@@ -61,7 +61,8 @@ def _measure(record: dict, name: str, reset_peak: bool = True):
 def _worker(spec: dict) -> dict:
     """Measure one combination; the database already holds the users and the competition."""
     from pandera.config import config_context
-    from sqlalchemy import delete, event
+    import pandas as pd
+    from sqlalchemy import delete, event, select
 
     # The code location, loaded as a run's worker loads it: the process holds what a run's holds.
     import kaggle_lb.definitions  # noqa: F401
@@ -77,15 +78,19 @@ def _worker(spec: dict) -> dict:
     tables, engine = database.tables, database.engine
     with database.begin() as conn:
         competition_id = registry.get_competition(conn, tables, COMPETITION).id
-    entries = tables.leaderboard_entries
+    entries = tables.entries
 
     def reset() -> None:
         with database.begin() as conn:
             conn.execute(delete(entries).where(entries.c.competition_id == competition_id))
+            conn.execute(delete(tables.standings).where(tables.standings.c.competition_id == competition_id))
 
     def snapshot():
+        """The site's entries, as both designs write them."""
+        columns = [entries.c[name] for name in standings.ENTRY_COLUMNS]
         with database.begin() as conn:
-            frame = standings.load_entries(conn, tables, competition_id).drop(columns="id")
+            rows = conn.execute(select(*columns).where(entries.c.competition_id == competition_id)).all()
+        frame = pd.DataFrame.from_records(rows, columns=standings.ENTRY_COLUMNS)
         return frame.sort_values("user_id").reset_index(drop=True)
 
     product: dict = {}
@@ -180,6 +185,7 @@ def _populate(url: str, home: str, board: bytes, user_count: int) -> float:
     from kaggle_lb.storage import registry, user_keys
 
     database = DatabaseResource(url=url, home=home)
+    database.initialise()
     with database.begin() as conn:
         registry.add_competition(conn, database.tables, COMPETITION)
         registry.import_users(conn, database.tables, users_for(board, user_count))

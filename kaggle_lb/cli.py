@@ -12,14 +12,18 @@ from pathlib import Path
 
 import click
 from dagster import DagsterInstance
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from kaggle_lb.assets import leaderboard_checks
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import FAILING, HIGH, PASSING
-from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.errors import ConfigurationError
+from kaggle_lb.resources.database import DatabaseResource, describe_database_error
+from kaggle_lb.slugs import competition_slug
 from kaggle_lb.resources.from_env import database_from_env, quality_from_env
 from kaggle_lb.storage import registry, standings
 from kaggle_lb.sync import SyncOutcome, sync_competitions
@@ -37,10 +41,15 @@ database_url_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
+# The database the running command opened, for its error messages (password masked).
+_opened: dict[str, str] = {}
+
+
 @contextmanager
 def _database(database_url: str | None):
     # Used here, outside any Dagster run, where an EnvVar is never resolved: pass the value itself.
     database = database_from_env(database_url or os.environ.get("KAGGLE_LB_DATABASE_URL"))
+    _opened["url"] = database.display_url
     try:
         yield database
     finally:
@@ -62,7 +71,22 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {value!r}")
 
 
-@click.group()
+class _Commands(click.Group):
+    """Turns what an operator can fix (a setting, the database, the site's tables) into one line
+    per problem on stderr instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as error:
+            for line in str(error).splitlines():
+                err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+            sys.exit(1)
+        except (ArgumentError, NoSuchModuleError, DBAPIError) as error:
+            _fail(describe_database_error(error, _opened.get("url", "(not opened)")))
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="kaggle-lb")
 def main() -> None:
     """Keep a site's own leaderboard in sync with Kaggle."""
@@ -71,9 +95,12 @@ def main() -> None:
 @main.command()
 @database_url_option
 def init(database_url: str | None) -> None:
-    """Create the tables (or migrate them); safe to run again."""
-    with _database(database_url) as database, database.begin():
-        console.print(f"database ready: {database.display_url}")
+    """Create kaggle-lb's tables, or upgrade them, and check the site's; safe to run again."""
+    with _database(database_url) as database:
+        notes = database.initialise()
+        console.print(f"database ready: {database.display_url} ({database.schema.source})")
+        for note in notes:
+            console.print(note)
 
 
 @main.group()
@@ -92,7 +119,11 @@ def competitions() -> None:
 )
 @database_url_option
 def competitions_add(slug: str, title: str | None, score_direction: str | None, database_url: str | None) -> None:
-    """Register competition SLUG (its Kaggle URL name) as active; run again to change its settings."""
+    """Register competition SLUG (its Kaggle URL name, or its URL) as active; run again to change its settings."""
+    try:
+        slug = competition_slug(slug)
+    except ValueError as error:
+        _fail(str(error))
     with _database(database_url) as database, database.begin() as conn:
         created = registry.add_competition(conn, database.tables, slug, title)
         if score_direction is not None:
@@ -106,9 +137,12 @@ def competitions_add(slug: str, title: str | None, score_direction: str | None, 
 @json_option
 @database_url_option
 def competitions_list(as_json: bool, database_url: str | None) -> None:
-    """List the registered competitions."""
+    """List the competitions kaggle-lb syncs (the site's, with a site schema)."""
     with _database(database_url) as database, database.begin() as conn:
-        rows = registry.list_competitions(conn, database.tables)
+        registered = registry.read_competitions(conn, database.tables)
+    rows = registered.competitions
+    for problem in registered.problems:
+        err_console.print(f"[yellow]skipped:[/yellow] {escape(problem)}", highlight=False)
     if as_json:
         _print_json([{k: v for k, v in asdict(c).items() if k != "id"} for c in rows])
         return
@@ -312,6 +346,8 @@ def demo(home: Path | None) -> None:
     home.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{home / 'demo.sqlite3'}"
     demo_files = package_files.files("kaggle_lb") / "demo"
+    with _database(database_url) as database:
+        database.initialise()
     with _database(database_url) as database, database.begin() as conn:
         for slug, title in DEMO_COMPETITIONS.items():
             registry.add_competition(conn, database.tables, slug, title)

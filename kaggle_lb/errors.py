@@ -20,3 +20,8 @@ class LeaderboardFormatError(KaggleLbError):
 
 class LeaderboardValidationError(KaggleLbError):
     """The CSV parsed but its rows break the leaderboard schema."""
+
+
+class ConfigurationError(Exception):
+    """A setting or the database it points at cannot be used as it is; the message says what to
+    fix, one line per problem. Never a competition's fault, so it stops every competition."""

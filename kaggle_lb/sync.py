@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
-from dagster import DagsterEventType, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, materialize
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, TRIGGER_TAG
@@ -30,22 +30,37 @@ class SyncOutcome:
     detail: str | None = None
 
     def as_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if key != "detail"}
+        return {**{key: value for key, value in asdict(self).items() if key != "detail"}, "cause": self.detail}
+
+
+def _root_cause(error) -> str:
+    """The innermost error's last line: what failed, not the framework's wrapper around it."""
+    while error.cause is not None:
+        error = error.cause
+    lines = [line for line in error.message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else error.cls_name
 
 
 def _failure_message(result) -> str:
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.user_failure_data
+            failure = event.step_failure_data
+            error = failure.user_failure_data
             if error is not None and error.description:
                 return error.description
-            return event.step_failure_data.error.message.strip().splitlines()[-1]
+            return f"{event.step_key}: {_root_cause(failure.error)}"
     return "the run failed"
 
 
 def _outcome(slug: str, result) -> SyncOutcome:
     if not result.success:
-        return SyncOutcome(slug, "failed", detail=_failure_message(result))
+        # A blocking check that failed is the cause, in its own words.
+        failed = [
+            f"{evaluation.check_name}: {evaluation.description}"
+            for evaluation in result.get_asset_check_evaluations()
+            if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+        ]
+        return SyncOutcome(slug, "failed", detail="; ".join(failed) or _failure_message(result))
     # The node may also report a refresh of user_match_keys.
     materializations = [
         m for m in result.asset_materializations_for_node("matched_entries") if m.asset_key == MATCHED_ENTRIES

@@ -57,6 +57,7 @@ def database_url(database_kind: str, tmp_path) -> Iterator[str]:
 @pytest.fixture
 def database(database_url: str, tmp_path) -> Iterator[DatabaseResource]:
     resource = DatabaseResource(url=database_url, home=str(tmp_path / "home"))
+    resource.initialise()
     try:
         yield resource
     finally:
@@ -64,7 +65,7 @@ def database(database_url: str, tmp_path) -> Iterator[DatabaseResource]:
 
 
 def dump_entries(database: DatabaseResource) -> list[tuple]:
-    """Every leaderboard_entries row, every column, in a stable order: for byte-for-byte comparisons."""
-    table = database.tables.leaderboard_entries
+    """Every row of the site's entries table, every column, in a stable order: for byte-for-byte comparisons."""
+    table = database.tables.entries
     with database.begin() as conn:
         return [tuple(row) for row in conn.execute(table.select().order_by(table.c.id))]

@@ -106,7 +106,12 @@ def raw_leaderboard_checks(
 
     yield result("required_columns_check", board_checks.required_columns(board))
     if board.columns is None:
+        # Every check has a result, so the step ends cleanly and the UI names the missing columns;
+        # the ones that could not run warn instead of adding errors of their own.
         context.log.warning(f"competition '{slug}': the other board checks need the required columns; not run")
+        for name in list(RAW_CHECK_DESCRIPTIONS)[1:]:
+            outcome = CheckOutcome(False, "not checked: the board lacks required columns (see required_columns_check)")
+            yield _result(RAW, name, slug, outcome, AssetCheckSeverity.WARN)
         return
     with database.begin() as conn:
         competition = registry.get_competition(conn, database.tables, slug)

@@ -26,14 +26,15 @@ from dagster import (
     asset,
 )
 from dagster_pandera import pandera_schema_to_dagster_type
+from sqlalchemy.exc import DBAPIError
 
 from kaggle_lb.errors import KaggleLbError
 from kaggle_lb.assets.users import USER_MATCH_KEYS, refresh_metadata
-from kaggle_lb.leaderboard.matching import board_mentions
+from kaggle_lb.leaderboard.matching import board_mentions, with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
-from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.resources.database import DatabaseResource, describe_database_error
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.storage import registry, standings, user_keys
 
@@ -214,17 +215,28 @@ def validated_leaderboard(context: AssetExecutionContext, raw_leaderboard_csv: b
 def matched_entries(
     context: AssetExecutionContext, validated_leaderboard: pd.DataFrame, database: DatabaseResource
 ) -> Iterator[Output[None]]:
-    """The platform users found on the board, written to `leaderboard_entries` in one transaction."""
+    """The site users found on the board, written to the site's entries table in one transaction."""
     slug = context.partition_key
     tables = database.tables
     competition = _registered_competition(context, database)
     if competition is None:
         return
     _refresh_user_keys(context, database)
-    with database.begin() as conn:
-        keys_version = user_keys.read_state(conn, tables).version
-        result, users = user_keys.match_board(conn, tables, validated_leaderboard)
-        counts = standings.write_standings(conn, tables, competition.id, result.entries)
+    try:
+        with database.begin() as conn:
+            keys_version = user_keys.read_state(conn, tables).version
+            result, users = user_keys.match_board(conn, tables, validated_leaderboard)
+            entries = (
+                with_unmatched_teams(validated_leaderboard, result.entries)
+                if tables.schema.entries.unmatched_teams
+                else result.entries
+            )
+            counts = standings.write_standings(conn, tables, competition.id, entries)
+    except standings.SiteWriteError as error:
+        raise _failure(KaggleLbError(slug, str(error))) from error
+    except DBAPIError as error:
+        cause = describe_database_error(error, database.display_url)
+        raise _failure(KaggleLbError(slug, f"writing the standings failed, nothing was written: {cause}")) from error
 
     summary = {**counts.as_dict(), "skipped": result.skipped}
     context.log.info(f"competition '{slug}': " + ", ".join(f"{n} {k}" for k, n in summary.items()))

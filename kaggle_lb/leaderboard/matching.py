@@ -120,3 +120,11 @@ def match_entries(
     )
     skipped = len(board) - entries["kaggle_team_id"].nunique()
     return MatchResult(entries=entries, skipped=skipped)
+
+
+def with_unmatched_teams(board: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
+    """`entries` and, as rows without a user, every ranked team of `board` that credited nobody."""
+    teams = board[(board["rank"] > 0) & ~board["team_id"].isin(entries["kaggle_team_id"])]
+    teams = teams.rename(columns={"team_id": "kaggle_team_id", "team_name": "kaggle_team_name"}).assign(user_id=pd.NA)
+    dtypes = {**ENTRY_DTYPES, "user_id": "Int64"}
+    return pd.concat([entries.astype(dtypes), teams[list(ENTRY_DTYPES)].astype(dtypes)], ignore_index=True)

@@ -1,4 +1,4 @@
-"""The platform database: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL."""
+"""The site's database: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,9 +9,13 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from kaggle_lb.storage.migrate import ensure_schema
-from kaggle_lb.storage.schema import Tables, UsersTableConfig, build_tables
+from kaggle_lb.errors import ConfigurationError
+from kaggle_lb.storage.migrate import HEAD, initialise, revision
+from kaggle_lb.storage.schema import Tables, bind_tables
+from kaggle_lb.storage.site_check import site_problems
+from kaggle_lb.storage.site_schema import SiteSchema, SiteSchemaError, load_site_schema
 
 DEFAULT_HOME = "./.kaggle_lb"
 
@@ -32,40 +36,50 @@ def resolve_database_url(url: str | None, home: str = DEFAULT_HOME) -> URL:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # This connection only: enforce the foreign keys the schema declares.
     cursor = dbapi_connection.cursor()
-    # Enforce the foreign keys the schema declares, and let concurrent runs wait for the write lock.
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
+def describe_database_error(error: Exception, display_url: str) -> str:
+    """One line an operator can act on, for an error from connecting to or reading the database."""
+    if isinstance(error, NoSuchModuleError):
+        return f"database {display_url}: unsupported kind of database (kaggle-lb runs on SQLite and PostgreSQL)"
+    if isinstance(error, ArgumentError):
+        # Not echoed: the text may hold a password.
+        return "the database URL cannot be read (expected e.g. postgresql://user@host/db or sqlite:///path)"
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        lines = [line.strip() for line in str(error.orig).strip().splitlines() if line.strip()]
+        return f"database {display_url}: {lines[-1] if error.connection_invalidated or not lines else lines[0]}"
+    return f"database {display_url}: {error}"
+
+
+class DatabaseNotReadyError(ConfigurationError):
+    """The database lacks kaggle-lb's tables, or holds an older version of them."""
+
+
 class DatabaseResource(ConfigurableResource):
-    """The site's database, holding competitions, users and leaderboard entries."""
+    """The site's database: its users, competitions and leaderboard entries (where the site schema
+    says), and kaggle-lb's own `kaggle_lb_*` tables."""
 
     url: str | None = Field(
         default=None,
         description="SQLAlchemy URL (KAGGLE_LB_DATABASE_URL); unset means an SQLite file under `home`.",
     )
     home: str = Field(default=DEFAULT_HOME, description="Data directory (KAGGLE_LB_HOME).")
-    users_table: str = Field(default="users", description="The platform's users table.")
-    users_id_column: str = Field(default="id", description="Its integer primary key column.")
-    users_username_column: str = Field(default="username", description="Its platform username column.")
-    users_kaggle_username_column: str = Field(
-        default="kaggle_username", description="Its Kaggle username column (may be NULL)."
+    site_schema: str | None = Field(
+        default=None,
+        description="Site-schema file (KAGGLE_LB_SITE_SCHEMA) naming the site's tables; unset means "
+        "kaggle-lb's built-in tables.",
     )
 
     _engine: Engine | None = PrivateAttr(default=None)
+    _tables: Tables | None = PrivateAttr(default=None)
 
     @cached_property
-    def tables(self) -> Tables:
-        return build_tables(
-            UsersTableConfig(
-                table=self.users_table,
-                id_column=self.users_id_column,
-                username_column=self.users_username_column,
-                kaggle_username_column=self.users_kaggle_username_column,
-            )
-        )
+    def schema(self) -> SiteSchema:
+        return load_site_schema(self.site_schema)
 
     @property
     def sqlalchemy_url(self) -> URL:
@@ -76,21 +90,58 @@ class DatabaseResource(ConfigurableResource):
         """The URL with any password masked: the only form that may reach logs or metadata."""
         return self.sqlalchemy_url.render_as_string(hide_password=True)
 
+    def _create_engine(self) -> Engine:
+        url = self.sqlalchemy_url
+        if url.get_backend_name() == "sqlite":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 60})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+
     @property
     def engine(self) -> Engine:
+        """The engine, once the database is found ready: kaggle-lb's tables at this version and the
+        site's tables as the site schema says (checked once per process, so once per run)."""
         if self._engine is None:
-            url = self.sqlalchemy_url
-            if url.get_backend_name() == "sqlite":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, connect_args={"timeout": 60})
-                event.listen(engine, "connect", _sqlite_pragmas)
-            else:
-                engine = create_engine(url, pool_pre_ping=True)
-            # Every process that touches the database finds the schema current (idempotent).
-            with engine.begin() as conn:
-                ensure_schema(conn, self.tables)
+            engine = self._create_engine()
+            try:
+                with engine.begin() as conn:
+                    found = revision(conn)
+                    if found != HEAD:
+                        state = "has no kaggle-lb tables" if found is None else f"has kaggle-lb's tables at {found}"
+                        raise DatabaseNotReadyError(
+                            f"database {self.display_url} {state}; this version needs {HEAD}: run `kaggle-lb init`"
+                        )
+                    problems = site_problems(conn, self.schema)
+                    if problems:
+                        raise SiteSchemaError([f"{self.schema.source}: {problem}" for problem in problems])
+                    self._tables = bind_tables(conn, self.schema)
+            except BaseException:
+                engine.dispose()
+                raise
             self._engine = engine
         return self._engine
+
+    @property
+    def tables(self) -> Tables:
+        self.engine  # noqa: B018 (binds the tables)
+        return self._tables
+
+    def initialise(self) -> list[str]:
+        """Create or upgrade kaggle-lb's tables (and the built-in site tables the schema leaves to
+        kaggle-lb), then check the site's; returns what was done to the database beside that."""
+        self.dispose()
+        engine = self._create_engine()
+        notes = []
+        try:
+            with engine.begin() as conn:
+                initialise(conn, self.schema)
+            if engine.dialect.name == "sqlite":
+                notes.append(_sqlite_journal_mode(engine, set_wal=self.schema.competitions.built_in))
+        finally:
+            engine.dispose()
+        return notes
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -102,6 +153,18 @@ class DatabaseResource(ConfigurableResource):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+            self._tables = None
 
     def teardown_after_execution(self, context) -> None:
         self.dispose()
+
+
+def _sqlite_journal_mode(engine: Engine, set_wal: bool) -> str:
+    """WAL lets a sync write while others read; it is a setting of the database file, so it is
+    made only in a database whose competitions kaggle-lb keeps itself, and said either way."""
+    with engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        if set_wal and mode != "wal":
+            mode = conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar()
+            return f"SQLite journal mode set to {mode}"
+    return f"SQLite journal mode {mode}, left as it is" if not set_wal else f"SQLite journal mode {mode}"

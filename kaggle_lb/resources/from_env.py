@@ -32,10 +32,7 @@ def database_from_env(database_url: str | None = None) -> DatabaseResource:
     return DatabaseResource(
         url=database_url or _env("KAGGLE_LB_DATABASE_URL"),
         home=_env_str("KAGGLE_LB_HOME", DEFAULT_HOME),
-        users_table=_env_str("KAGGLE_LB_USERS_TABLE", "users"),
-        users_id_column=_env_str("KAGGLE_LB_USERS_ID_COLUMN", "id"),
-        users_username_column=_env_str("KAGGLE_LB_USERS_USERNAME_COLUMN", "username"),
-        users_kaggle_username_column=_env_str("KAGGLE_LB_USERS_KAGGLE_USERNAME_COLUMN", "kaggle_username"),
+        site_schema=os.environ.get("KAGGLE_LB_SITE_SCHEMA") or None,
     )
 
 

@@ -1,33 +1,96 @@
-"""Schema creation and upgrades through Alembic, idempotent and safe to run on every start."""
+"""Creating and upgrading kaggle-lb's tables: an explicit step (`kaggle-lb init`, a deployment's
+start-up), never a side effect of connecting. Runs check the revision instead (see `revision`)."""
 
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect, insert, select, text
 
-from kaggle_lb.storage.schema import Tables
-from kaggle_lb.storage.user_keys import ensure_state
+from kaggle_lb.storage.schema import VERSION_TABLE, built_in_metadata, own_metadata
+from kaggle_lb.storage.site_check import site_problems
+from kaggle_lb.storage.site_schema import SiteSchema, SiteSchemaError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+HEAD = "0004"
+# Before 0004 kaggle-lb kept its revision in Alembic's default table, which a site using Alembic
+# itself would share; these are the revisions it may hold there.
+_LEGACY_VERSION_TABLE = "alembic_version"
+_LEGACY_REVISIONS = ("0001", "0002", "0003")
 
 
-def _alembic_config(connection: Connection, tables: Tables) -> Config:
+def _alembic_config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    config.attributes["metadata"] = tables.metadata
     return config
 
 
-def ensure_schema(connection: Connection, tables: Tables) -> None:
-    """Create missing tables on a new database, or apply pending migrations on an existing one."""
-    config = _alembic_config(connection, tables)
-    if MigrationContext.configure(connection).get_current_revision() is None:
-        # checkfirst leaves an application's existing users table exactly as it is.
-        tables.metadata.create_all(connection, checkfirst=True)
+def revision(connection: Connection) -> str | None:
+    """kaggle-lb's schema revision in this database; None before `kaggle-lb init`."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def _adopt_legacy_version(connection: Connection, config: Config) -> None:
+    """Move kaggle-lb's revision out of `alembic_version`, only when it is kaggle-lb's own: one of
+    its revisions, beside its own tables."""
+    inspector = inspect(connection)
+    names = set(inspector.get_table_names())
+    if _LEGACY_VERSION_TABLE not in names or VERSION_TABLE in names:
+        return
+    ours = "user_keys_state" in names or (
+        "competitions" in names
+        and {"slug", "is_active"} <= {column["name"] for column in inspector.get_columns("competitions")}
+    )
+    legacy = connection.execute(text(f"SELECT version_num FROM {_LEGACY_VERSION_TABLE}")).scalars().all()
+    if ours and len(legacy) == 1 and legacy[0] in _LEGACY_REVISIONS:
+        command.stamp(config, legacy[0])
+        connection.execute(text(f"DROP TABLE {_LEGACY_VERSION_TABLE}"))
+
+
+def _conflicts(connection: Connection, schema: SiteSchema) -> list[str]:
+    """Tables kaggle-lb would create for the schema's built-in sections that the database already
+    has with other columns: a site's own table, which only a site-schema file may describe."""
+    inspector = inspect(connection)
+    names = set(inspector.get_table_names())
+    problems = []
+    for table in built_in_metadata(schema).sorted_tables:
+        if table.name in names:
+            found = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = [column.name for column in table.columns if column.name not in found]
+            if missing:
+                problems.append(
+                    f"{table.name}: the database already has this table without kaggle-lb's column(s) "
+                    f"{', '.join(missing)}: describe the site's tables in a site-schema file (KAGGLE_LB_SITE_SCHEMA)"
+                )
+    return problems
+
+
+def initialise(connection: Connection, schema: SiteSchema) -> None:
+    """Create what is missing (kaggle-lb's tables, and the built-in site tables `schema` asks for)
+    or upgrade an older kaggle-lb schema in place; then check the site's tables against `schema`.
+    Never alters a table of the site's."""
+    config = _alembic_config(connection)
+    _adopt_legacy_version(connection, config)
+    if revision(connection) is None:
+        problems = _conflicts(connection, schema)
+        if problems:
+            raise SiteSchemaError(problems)
+        # checkfirst: a site's existing users table stays exactly as it is.
+        built_in_metadata(schema).create_all(connection, checkfirst=True)
+        own_metadata().create_all(connection, checkfirst=True)
         command.stamp(config, "head")
     else:
         command.upgrade(config, "head")
-    ensure_state(connection, tables)
+    _ensure_user_keys_state(connection)
+    problems = site_problems(connection, schema)
+    if problems:
+        raise SiteSchemaError(problems)
+
+
+def _ensure_user_keys_state(connection: Connection) -> None:
+    state = own_metadata().tables["kaggle_lb_user_keys_state"]
+    if connection.execute(select(state.c.id)).first() is None:
+        connection.execute(insert(state).values(id=1, version=0, log_start=0, refreshed_at=None))

@@ -1,21 +1,35 @@
-"""The registry of competitions and platform users: what the sync reads before it writes."""
+"""The site's competitions and users: what the sync reads before it writes.
+
+Both are read through the site schema. Only the built-in tables may be changed by kaggle-lb
+(`kaggle-lb competitions add`, `users import`); a site's own rows are the site's to change.
+"""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, insert, literal_column, null, select, update
 
+from kaggle_lb.slugs import competition_slug
 from kaggle_lb.storage.schema import Tables
+from kaggle_lb.storage.site_schema import CompetitionsMapping, SiteOwnedError
 
 
 @dataclass(frozen=True)
 class Competition:
-    id: int
+    id: int  # the row's id in the site's competitions table
     slug: str
     title: str | None
     is_active: bool
     score_direction: str | None
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The site's competitions that kaggle-lb can sync, and why the others cannot be."""
+
+    competitions: list[Competition]
+    problems: list[str]
 
 
 @dataclass(frozen=True)
@@ -25,62 +39,109 @@ class UserImportCounts:
     unchanged: int
 
 
-def _competition_select(tables: Tables):
-    c = tables.competitions.c
-    return select(c.id, c.slug, c.title, c.is_active, c.score_direction)
+def _direction(mapping: CompetitionsMapping, value) -> str | None:
+    if mapping.higher_is_better:
+        return None if value is None else "higher" if value else "lower"
+    return value if value in ("higher", "lower") else None
+
+
+def read_competitions(conn: Connection, tables: Tables) -> Registered:
+    """Every competition row with a slug: a Kaggle URL is read as its slug; a value that is neither,
+    or a slug on two rows, is reported by name and left out."""
+    mapping, table = tables.schema.competitions, tables.competitions
+    direction = mapping.higher_is_better or mapping.score_direction
+    query = select(
+        table.c[mapping.id],
+        table.c[mapping.slug],
+        table.c[mapping.title] if mapping.title else null(),
+        case((literal_column(f"({mapping.active})"), True), else_=False),
+        table.c[direction] if direction else null(),
+    ).where(table.c[mapping.slug].is_not(None), table.c[mapping.slug] != "")
+    found: dict[str, list[Competition]] = {}
+    problems = []
+    for row_id, value, title, active, raw_direction in conn.execute(query):
+        try:
+            slug = competition_slug(value)
+        except ValueError as error:
+            problems.append(f"{mapping.table} row {row_id}: {error}; not synced")
+            continue
+        found.setdefault(slug, []).append(Competition(row_id, slug, title, bool(active), _direction(mapping, raw_direction)))
+    competitions = []
+    for slug, rows in sorted(found.items()):
+        if len(rows) > 1:
+            ids = ", ".join(str(c.id) for c in rows)
+            problems.append(f"{mapping.table} rows {ids} all name competition '{slug}'; none is synced until one remains")
+        else:
+            competitions.append(rows[0])
+    return Registered(competitions, problems)
 
 
 def list_competitions(conn: Connection, tables: Tables, active_only: bool = False) -> list[Competition]:
-    query = _competition_select(tables).order_by(tables.competitions.c.slug)
-    if active_only:
-        query = query.where(tables.competitions.c.is_active.is_(True))
-    return [Competition(*row) for row in conn.execute(query)]
+    competitions = read_competitions(conn, tables).competitions
+    return [c for c in competitions if c.is_active] if active_only else competitions
 
 
 def get_competition(conn: Connection, tables: Tables, slug: str) -> Competition | None:
-    row = conn.execute(_competition_select(tables).where(tables.competitions.c.slug == slug)).first()
-    return Competition(*row) if row else None
+    return next((c for c in list_competitions(conn, tables) if c.slug == slug), None)
+
+
+def _built_in(tables: Tables, section: str) -> None:
+    mapping = getattr(tables.schema, section)
+    if not mapping.built_in:
+        raise SiteOwnedError(
+            f"the site owns its {section} (table {mapping.table}, {tables.schema.source}): "
+            f"change them in the site; kaggle-lb only reads them"
+        )
 
 
 def add_competition(conn: Connection, tables: Tables, slug: str, title: str | None = None) -> bool:
     """Register a competition; returns False (and updates a given title) when it already exists."""
+    _built_in(tables, "competitions")
+    competitions = tables.competitions
     existing = get_competition(conn, tables, slug)
     if existing is None:
-        conn.execute(insert(tables.competitions).values(slug=slug, title=title, is_active=True))
+        conn.execute(insert(competitions).values(slug=slug, title=title, is_active=True))
         return True
     if title is not None and title != existing.title:
-        conn.execute(update(tables.competitions).where(tables.competitions.c.id == existing.id).values(title=title))
+        conn.execute(update(competitions).where(competitions.c.id == existing.id).values(title=title))
     return False
 
 
 def set_competition_active(conn: Connection, tables: Tables, slug: str, active: bool) -> bool:
-    result = conn.execute(
-        update(tables.competitions).where(tables.competitions.c.slug == slug).values(is_active=active)
-    )
+    _built_in(tables, "competitions")
+    competitions = tables.competitions
+    result = conn.execute(update(competitions).where(competitions.c.slug == slug).values(is_active=active))
     return result.rowcount > 0
 
 
 def set_score_direction(conn: Connection, tables: Tables, slug: str, direction: str | None) -> bool:
     """Fix which way the board sorts ("higher" or "lower" is better); None infers it from the board."""
+    _built_in(tables, "competitions")
+    competitions = tables.competitions
     result = conn.execute(
-        update(tables.competitions).where(tables.competitions.c.slug == slug).values(score_direction=direction)
+        update(competitions).where(competitions.c.slug == slug).values(score_direction=direction)
     )
     return result.rowcount > 0
 
 
 def remove_competition(conn: Connection, tables: Tables, slug: str) -> bool:
+    """Unregister a built-in competition, with its standings and kaggle-lb's record of them."""
+    _built_in(tables, "competitions")
     competition = get_competition(conn, tables, slug)
     if competition is None:
         return False
     # Explicit rather than relying on ON DELETE CASCADE, which SQLite only honours with a pragma.
-    entries = tables.leaderboard_entries
-    conn.execute(delete(entries).where(entries.c.competition_id == competition.id))
+    entries_mapping = tables.schema.entries
+    conn.execute(delete(tables.entries).where(tables.entries.c[entries_mapping.competition] == competition.id))
+    for own in (tables.standings, tables.syncs):
+        conn.execute(delete(own).where(own.c.competition_id == competition.id))
     conn.execute(delete(tables.competitions).where(tables.competitions.c.id == competition.id))
     return True
 
 
 def import_users(conn: Connection, tables: Tables, users: Iterable[tuple[str, str | None]]) -> UserImportCounts:
     """Upsert (username, kaggle_username) pairs with one read and two bulk statements."""
+    _built_in(tables, "users")
     wanted: dict[str, str | None] = {}
     for username, kaggle_username in users:
         wanted[username] = kaggle_username or None
@@ -91,9 +152,9 @@ def import_users(conn: Connection, tables: Tables, users: Iterable[tuple[str, st
             select(tables.user_id, tables.username, tables.kaggle_username)
         )
     }
-    config = tables.users_config
+    config = tables.schema.users
     new_rows = [
-        {config.username_column: username, config.kaggle_username_column: kaggle}
+        {config.username: username, config.kaggle_username: kaggle}
         for username, kaggle in wanted.items()
         if username not in existing
     ]

@@ -1,8 +1,10 @@
 """The tables kaggle-lb reads and writes, as SQLAlchemy Core.
 
-The users table usually belongs to the platform's own application, so its name and columns are
-configuration; kaggle-lb only reads it (and creates it when it does not exist, for a standalone
-install or the demo).
+kaggle-lb's own tables are all named `kaggle_lb_*`: the standings it computed (and which site row
+each one is written to), its index of the users' match keys, and one row per synced competition.
+The site's users, competitions and entries are wherever the site schema says; the built-in ones
+(`built_in_metadata`) are created by `kaggle-lb init` only for the sections the schema leaves to
+kaggle-lb. The site's tables are bound by reflection, so their own column types are used.
 """
 
 from dataclasses import dataclass
@@ -11,9 +13,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -23,120 +27,168 @@ from sqlalchemy import (
     true,
 )
 
+from kaggle_lb.storage.site_schema import SiteSchema
 
-@dataclass(frozen=True)
-class UsersTableConfig:
-    """Where the platform keeps its users: one table with an id, a username and a Kaggle username."""
-
-    table: str = "users"
-    id_column: str = "id"
-    username_column: str = "username"
-    kaggle_username_column: str = "kaggle_username"
+PREFIX = "kaggle_lb_"
+VERSION_TABLE = "kaggle_lb_alembic_version"
 
 
-@dataclass(frozen=True)
-class Tables:
-    metadata: MetaData
-    competitions: Table
-    users: Table
-    leaderboard_entries: Table
-    user_match_keys: Table
-    user_key_changes: Table
-    user_keys_state: Table
-
-    @property
-    def user_id(self) -> Column:
-        return self.users.c[self.users_config.id_column]
-
-    @property
-    def username(self) -> Column:
-        return self.users.c[self.users_config.username_column]
-
-    @property
-    def kaggle_username(self) -> Column:
-        return self.users.c[self.users_config.kaggle_username_column]
-
-    users_config: UsersTableConfig = UsersTableConfig()
-
-
-def build_tables(users_config: UsersTableConfig = UsersTableConfig()) -> Tables:
+def own_metadata() -> MetaData:
     metadata = MetaData()
-    competitions = Table(
-        "competitions",
+    Table(
+        "kaggle_lb_standings",
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("slug", String(255), nullable=False, unique=True),
-        Column("title", String(255), nullable=True),
-        Column("is_active", Boolean, nullable=False, server_default=true()),
-        # "higher" or "lower" is better; NULL lets the rank-order check infer it from the board.
-        Column("score_direction", String(8), nullable=True),
-    )
-    users = Table(
-        users_config.table,
-        metadata,
-        Column(users_config.id_column, Integer, primary_key=True, autoincrement=True),
-        Column(users_config.username_column, String(255), nullable=False, unique=True),
-        Column(users_config.kaggle_username_column, String(255), nullable=True),
-    )
-    leaderboard_entries = Table(
-        "leaderboard_entries",
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column(
-            "competition_id",
-            Integer,
-            ForeignKey(competitions.c.id, ondelete="CASCADE"),
-            nullable=False,
-        ),
-        Column(
-            "user_id",
-            Integer,
-            ForeignKey(users.c[users_config.id_column], ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
+        Column("competition_id", BigInteger, nullable=False),
+        # NULL for a team no site user was credited for (written only with entries.unmatched_teams).
+        Column("user_id", BigInteger, nullable=True),
         Column("rank", Integer, nullable=False),
         Column("score", Float, nullable=True),
-        Column("kaggle_team_id", BigInteger, nullable=False),
-        Column("kaggle_team_name", String(1024), nullable=False),
+        Column("team_id", BigInteger, nullable=False),
+        Column("team_name", String(1024), nullable=False),
         Column("submission_count", Integer, nullable=True),
-        Column("submission_date", DateTime(timezone=True), nullable=True),
-        Column("first_synced_at", DateTime(timezone=True), nullable=False),
-        Column("last_synced_at", DateTime(timezone=True), nullable=False),
-        UniqueConstraint("competition_id", "user_id", name="uq_leaderboard_entries_competition_user"),
+        Column("last_submission", DateTime(timezone=True), nullable=True),
+        Column("first_synced", DateTime(timezone=True), nullable=False),
+        Column("last_synced", DateTime(timezone=True), nullable=False),
+        # The site's row this standing is written to, and whether kaggle-lb inserted it (and so
+        # may delete it): a row the site made itself is only ever updated.
+        Column("site_row_id", BigInteger, nullable=True),
+        Column("owned", Boolean, nullable=False, server_default=true()),
+        UniqueConstraint("competition_id", "user_id", name="uq_kaggle_lb_standings_competition_user"),
+        Index("ix_kaggle_lb_standings_competition_team", "competition_id", "team_id"),
     )
-    # kaggle-lb's own index of the users table (see storage.user_keys): each user's match key with
-    # the names it came from, the keys each refresh changed, and the version the log starts at.
-    user_match_keys = Table(
-        "user_match_keys",
+    # One row per competition kaggle-lb has synced: the lock that serializes its writers.
+    Table(
+        "kaggle_lb_syncs",
         metadata,
-        Column("user_id", Integer, primary_key=True, autoincrement=False),
+        Column("competition_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("synced_at", DateTime(timezone=True), nullable=True),
+    )
+    # kaggle-lb's index of the users table (see storage.user_keys): each user's match key with
+    # the names it came from, the keys each refresh changed, and the version the log starts at.
+    Table(
+        "kaggle_lb_user_match_keys",
+        metadata,
+        Column("user_id", BigInteger, primary_key=True, autoincrement=False),
         Column("match_key", Text, nullable=False, index=True),
         Column("username", Text, nullable=True),
         Column("kaggle_username", Text, nullable=True),
     )
-    user_key_changes = Table(
-        "user_key_changes",
+    Table(
+        "kaggle_lb_user_key_changes",
         metadata,
         Column("version", Integer, primary_key=True, autoincrement=False),
         Column("match_key", Text, primary_key=True),
     )
-    user_keys_state = Table(
-        "user_keys_state",
+    Table(
+        "kaggle_lb_user_keys_state",
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("version", Integer, nullable=False),
         Column("log_start", Integer, nullable=False),
         Column("refreshed_at", DateTime(timezone=True), nullable=True),
     )
-    return Tables(
-        metadata=metadata,
-        competitions=competitions,
-        users=users,
-        leaderboard_entries=leaderboard_entries,
-        user_match_keys=user_match_keys,
-        user_key_changes=user_key_changes,
-        user_keys_state=user_keys_state,
-        users_config=users_config,
-    )
+    return metadata
 
+
+def built_in_metadata(schema: SiteSchema) -> MetaData:
+    """The site tables kaggle-lb provides itself, for the sections `schema` leaves to it."""
+    metadata = MetaData()
+    users, competitions, entries = schema.users, schema.competitions, schema.entries
+    if users.built_in:
+        Table(
+            users.table,
+            metadata,
+            Column(users.id, Integer, primary_key=True, autoincrement=True),
+            Column(users.username, String(255), nullable=False, unique=True),
+            Column(users.kaggle_username, String(255), nullable=True),
+        )
+    if competitions.built_in:
+        Table(
+            competitions.table,
+            metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("slug", String(255), nullable=False, unique=True),
+            Column("title", String(255), nullable=True),
+            Column("is_active", Boolean, nullable=False, server_default=true()),
+            # "higher" or "lower" is better; NULL lets the rank-order check infer it from the board.
+            Column("score_direction", String(8), nullable=True),
+        )
+    if entries.built_in:
+        # Foreign keys only to tables kaggle-lb creates: on PostgreSQL a foreign key adds triggers
+        # to the table it references, which a site's table must never get.
+        def reference(section, column: str):
+            return [ForeignKey(f"{section.table}.{column}", ondelete="CASCADE")] if section.built_in else []
+
+        Table(
+            entries.table,
+            metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("competition_id", BigInteger, *reference(competitions, "id"), nullable=False),
+            Column("user_id", BigInteger, *reference(users, users.id), nullable=False, index=True),
+            Column("rank", Integer, nullable=False),
+            Column("score", Float, nullable=True),
+            Column("kaggle_team_id", BigInteger, nullable=False),
+            Column("kaggle_team_name", String(1024), nullable=False),
+            Column("submission_count", Integer, nullable=True),
+            Column("submission_date", DateTime(timezone=True), nullable=True),
+            Column("first_synced_at", DateTime(timezone=True), nullable=False),
+            Column("last_synced_at", DateTime(timezone=True), nullable=False),
+            UniqueConstraint("competition_id", "user_id", name="uq_leaderboard_entries_competition_user"),
+        )
+    return metadata
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The tables of one database under one site schema, bound to their live definitions."""
+
+    schema: SiteSchema
+    users: Table
+    competitions: Table
+    entries: Table
+    standings: Table
+    syncs: Table
+    user_match_keys: Table
+    user_key_changes: Table
+    user_keys_state: Table
+
+    @property
+    def user_id(self) -> Column:
+        return self.users.c[self.schema.users.id]
+
+    @property
+    def username(self) -> Column:
+        return self.users.c[self.schema.users.username]
+
+    @property
+    def kaggle_username(self) -> Column:
+        return self.users.c[self.schema.users.kaggle_username]
+
+
+def _reflect(conn: Connection, metadata: MetaData, name: str, columns: list[str]) -> Table:
+    # Only the mapped columns, and no tables behind their foreign keys: a site's tables are many.
+    return Table(name, metadata, autoload_with=conn, include_columns=columns, resolve_fks=False)
+
+
+def bind_tables(conn: Connection, schema: SiteSchema) -> Tables:
+    """Tables for `schema`, the site's as the database defines them (see verify for the check)."""
+    site = MetaData()
+    users, competitions, entries = schema.users, schema.competitions, schema.entries
+    competition_columns = [competitions.id, competitions.slug, competitions.title, competitions.higher_is_better,
+                           competitions.score_direction]
+    if competitions.built_in:
+        competition_columns.append("is_active")  # what `competitions activate` sets
+    entry_columns = [entries.id, entries.competition, entries.user, *entries.columns]
+    own = own_metadata().tables
+    return Tables(
+        schema=schema,
+        users=_reflect(conn, site, users.table, [users.id, users.username, users.kaggle_username]),
+        competitions=_reflect(conn, site, competitions.table, [c for c in competition_columns if c]),
+        entries=_reflect(conn, site, entries.table, entry_columns),
+        standings=own["kaggle_lb_standings"],
+        syncs=own["kaggle_lb_syncs"],
+        user_match_keys=own["kaggle_lb_user_match_keys"],
+        user_key_changes=own["kaggle_lb_user_key_changes"],
+        user_keys_state=own["kaggle_lb_user_keys_state"],
+    )

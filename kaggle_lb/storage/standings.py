@@ -1,22 +1,65 @@
-"""Writing one competition's standings as a diff, and reading them back.
+"""Writing one competition's standings, and reading them back.
+
+kaggle-lb keeps the standings it computed in its own `kaggle_lb_standings`, written as a diff
+(new ones inserted, changed ones updated, unchanged ones untouched, gone ones deleted), and from
+there writes the site's entries table through the site schema's columns, in SQL:
+
+- a site row is found by (competition, user); a row the site made itself (a registration) is
+  updated and never deleted, a row kaggle-lb inserted is recorded as owned and is deleted when
+  its standing goes;
+- only rows whose mapped values differ are updated, so a site row the site reset or deleted is
+  written again by the next sync;
+- rows with no user are never read or touched unless kaggle-lb inserted them.
 
 The caller runs `write_standings` inside one transaction per competition: either the whole new
-board lands (inserts, updates and removals together) or the previous standings stay as they were.
+board lands, in both tables, or the previous standings stay exactly as they were.
 """
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, cast, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
 from kaggle_lb.storage.bulk import insert_rows, json_values, python_rows
 from kaggle_lb.storage.schema import Tables
+from kaggle_lb.storage.site_schema import TEXT_FIELDS
 
 ENTRY_COLUMNS = list(ENTRY_DTYPES)
+# The matcher's names of the fields kaggle_lb_standings names as the site schema does.
+_STANDINGS_COLUMN = {
+    "user_id": "user_id",
+    "rank": "rank",
+    "score": "score",
+    "kaggle_team_id": "team_id",
+    "kaggle_team_name": "team_name",
+    "submission_count": "submission_count",
+    "submission_date": "last_submission",
+}
 # The columns whose change makes an entry "updated"; the sync timestamps are bookkeeping.
 _COMPARED = ENTRY_COLUMNS[1:]
+_DTYPES = {**ENTRY_DTYPES, "user_id": "Int64"}  # NA: a team no site user was credited for
+_CHUNK = 10_000  # ids per DELETE: under SQLite's bind-parameter limit
+
+
+class SiteWriteError(Exception):
+    """A value the site's entries table cannot take; nothing is written."""
 
 
 @dataclass(frozen=True)
@@ -39,22 +82,34 @@ def _as_utc(values: pd.Series) -> pd.Series:
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    """The matcher's dtypes, whatever the driver handed back; columns already right are kept as they are."""
-    wrong = {column: dtype for column, dtype in ENTRY_DTYPES.items() if frame[column].dtype != dtype}
+    """The writer's dtypes, whatever the driver handed back; columns already right are kept as they are."""
+    wrong = {column: dtype for column, dtype in _DTYPES.items() if frame[column].dtype != dtype}
     dates = wrong.pop("submission_date", None)
     frame = frame.astype(wrong) if wrong else frame
     return frame.assign(submission_date=_as_utc(frame["submission_date"])) if dates else frame
 
 
-def load_entries(conn: Connection, tables: Tables, competition_id: int) -> pd.DataFrame:
-    entries = tables.leaderboard_entries
-    rows = conn.execute(
-        select(entries.c.id, *(entries.c[name] for name in ENTRY_COLUMNS)).where(
-            entries.c.competition_id == competition_id
-        )
-    ).all()
-    frame = pd.DataFrame.from_records(rows, columns=["id", *ENTRY_COLUMNS])
+def _keys(frame: pd.DataFrame) -> np.ndarray:
+    """Each standing's identity: its user, or for a user-less row its Kaggle team."""
+    users = frame["user_id"]
+    teams = "t" + frame["kaggle_team_id"].astype(str)
+    return np.where(users.isna(), teams, "u" + users.astype(str))
+
+
+def _load(conn: Connection, tables: Tables, competition_id: int, users_only: bool) -> pd.DataFrame:
+    own = tables.standings
+    query = select(
+        own.c.id, own.c.site_row_id, own.c.owned, *(own.c[_STANDINGS_COLUMN[name]].label(name) for name in ENTRY_COLUMNS)
+    ).where(own.c.competition_id == competition_id)
+    if users_only:
+        query = query.where(own.c.user_id.is_not(None))
+    frame = pd.DataFrame.from_records(conn.execute(query).all(), columns=["id", "site_row_id", "owned", *ENTRY_COLUMNS])
     return _normalise(frame)
+
+
+def load_entries(conn: Connection, tables: Tables, competition_id: int) -> pd.DataFrame:
+    """The competition's standings of site users, in the matcher's columns."""
+    return _load(conn, tables, competition_id, users_only=True).astype({"user_id": "int64"})
 
 
 def _changed(both: pd.DataFrame) -> pd.Series:
@@ -66,16 +121,15 @@ def _changed(both: pd.DataFrame) -> pd.Series:
     return ~same.all(axis=1)
 
 
-def _lock_competition(conn: Connection, tables: Tables, competition_id: int) -> None:
-    """Serialize the writers of one competition: a second one waits here until the first commits,
-    then diffs against its result instead of inserting the same entries again."""
-    competitions = tables.competitions
-    if conn.dialect.name == "sqlite":
-        # No row locks: a write takes the database's write lock, waiting out another writer. The
-        # driver opens the transaction at the first write, so the diff's reads come after the wait.
-        conn.execute(update(competitions).where(competitions.c.id == competition_id).values(id=competitions.c.id))
-    else:
-        conn.execute(select(competitions.c.id).where(competitions.c.id == competition_id).with_for_update())
+def _lock_competition(conn: Connection, tables: Tables, competition_id: int, synced_at: datetime) -> None:
+    """Serialize the writers of one competition on kaggle-lb's own row for it: a second one waits
+    here until the first commits, then diffs against its result instead of inserting the same
+    entries again. SQLite has no row locks: the write takes the database's write lock, and the
+    driver opens the transaction at it, so the diff's reads come after the wait."""
+    syncs = tables.syncs
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(syncs).values(competition_id=competition_id).on_conflict_do_nothing())
+    conn.execute(update(syncs).where(syncs.c.competition_id == competition_id).values(synced_at=synced_at))
 
 
 def _existing_user_ids(conn: Connection, tables: Tables, user_ids: pd.Series) -> set[int]:
@@ -91,6 +145,23 @@ def _existing_user_ids(conn: Connection, tables: Tables, user_ids: pd.Series) ->
     return set(conn.execute(query).scalars().all())
 
 
+def _check_lengths(tables: Tables, new: pd.DataFrame) -> None:
+    """A team name longer than the site's column would fail the whole write: refuse it by name."""
+    mapping = tables.schema.entries
+    for column in mapping.columns:
+        limit = getattr(tables.entries.c[column].type, "length", None)
+        if mapping.field_of(column) not in TEXT_FIELDS or not limit:
+            continue
+        names = new["kaggle_team_name"]
+        too_long = new[names.str.len() > limit]
+        if len(too_long):
+            row = too_long.iloc[0]
+            raise SiteWriteError(
+                f"team {row['kaggle_team_id']}'s name is {len(row['kaggle_team_name'])} characters, over the "
+                f"{limit} of {mapping.table}.{column} ({len(too_long)} such team(s)); nothing was written"
+            )
+
+
 def write_standings(
     conn: Connection,
     tables: Tables,
@@ -98,38 +169,44 @@ def write_standings(
     entries: pd.DataFrame,
     synced_at: datetime | None = None,
 ) -> SyncCounts:
-    """Make the competition's entries equal `entries`: insert new, update changed, delete gone."""
+    """Make the competition's standings equal `entries` (the matcher's columns; a missing user_id
+    is an unmatched team), in kaggle-lb's table and in the site's."""
     synced_at = synced_at or datetime.now(timezone.utc)
-    table = tables.leaderboard_entries
-    _lock_competition(conn, tables, competition_id)
+    own = tables.standings
+    _lock_competition(conn, tables, competition_id, synced_at)
     new = _normalise(entries[ENTRY_COLUMNS])
-    old = load_entries(conn, tables, competition_id)
+    _check_lengths(tables, new)
+    new = new.assign(key=_keys(new))
+    old = _load(conn, tables, competition_id, users_only=False)
+    old = old.assign(key=_keys(old))
 
-    to_insert = new[~new["user_id"].isin(old["user_id"])]
-    if len(to_insert):
-        to_insert = to_insert[to_insert["user_id"].isin(_existing_user_ids(conn, tables, to_insert["user_id"]))]
-    to_delete = old[~old["user_id"].isin(new["user_id"])]
-    both = new.merge(old, on="user_id", suffixes=("", "_old"))
+    to_insert = new[~new["key"].isin(old["key"])]
+    users = to_insert["user_id"].dropna()
+    if len(users):
+        gone = ~users.isin(_existing_user_ids(conn, tables, users))
+        to_insert = to_insert.drop(index=gone[gone].index)
+    to_delete = old[~old["key"].isin(new["key"])]
+    both = new.merge(old, on="key", suffixes=("", "_old"))
     to_update = both[_changed(both)] if len(both) else both  # a first sync has nothing to compare
 
     if len(to_delete):
+        _delete_owned_site_rows(conn, tables, competition_id, to_delete)
         ids = [int(i) for i in to_delete["id"]]
-        # Chunked so a board that lost thousands of users stays under SQLite's bind-parameter limit.
-        for start in range(0, len(ids), 10_000):
-            conn.execute(delete(table).where(table.c.id.in_(ids[start : start + 10_000])))
+        for start in range(0, len(ids), _CHUNK):
+            conn.execute(delete(own).where(own.c.id.in_(ids[start : start + _CHUNK])))
     if len(to_update):
-        params = [
-            {"b_id": int(row.pop("id")), **row, "last_synced_at": synced_at}
-            for row in python_rows(to_update[["id", *_COMPARED]])
-        ]
+        changed = to_update[["id", *_COMPARED]].rename(columns=_STANDINGS_COLUMN)
+        params = [{"b_id": int(row.pop("id")), **row, "last_synced": synced_at} for row in python_rows(changed)]
         # Without .values(), the SET clause comes from the parameter keys (one executemany).
-        conn.execute(update(table).where(table.c.id == bindparam("b_id")), params)
+        conn.execute(update(own).where(own.c.id == bindparam("b_id")), params)
     insert_rows(
         conn,
-        table,
-        to_insert.assign(competition_id=competition_id, first_synced_at=synced_at, last_synced_at=synced_at),
+        own,
+        to_insert[ENTRY_COLUMNS]
+        .rename(columns=_STANDINGS_COLUMN)
+        .assign(competition_id=competition_id, first_synced=synced_at, last_synced=synced_at, owned=False),
     )
-
+    _write_site_rows(conn, tables, competition_id)
     return SyncCounts(
         created=len(to_insert),
         updated=len(to_update),
@@ -138,27 +215,96 @@ def write_standings(
     )
 
 
+def _delete_owned_site_rows(conn: Connection, tables: Tables, competition_id: int, gone: pd.DataFrame) -> None:
+    mapping, site = tables.schema.entries, tables.entries
+    owned = gone[gone["owned"].astype(bool) & gone["site_row_id"].notna()]
+    ids = [int(i) for i in owned["site_row_id"]]
+    for start in range(0, len(ids), _CHUNK):
+        conn.execute(
+            delete(site).where(
+                site.c[mapping.id].in_(ids[start : start + _CHUNK]), site.c[mapping.competition] == competition_id
+            )
+        )
+
+
+def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> None:
+    """The site's entries from kaggle_lb_standings, set-based: link, update what differs, insert."""
+    mapping, site, own = tables.schema.entries, tables.entries, tables.standings
+    site_id, site_competition, site_user = (site.c[mapping.id], site.c[mapping.competition], site.c[mapping.user])
+
+    # Link each standing whose site row is unknown or gone to the site's own row for its user,
+    # if there is one. A user-less standing has only the row kaggle-lb inserted for it.
+    same_holder = or_(site_user == own.c.user_id, and_(site_user.is_(None), own.c.user_id.is_(None)))
+    linked = select(site_id).where(site_id == own.c.site_row_id, site_competition == own.c.competition_id, same_holder)
+    site_row = select(func.min(site_id)).where(
+        site_competition == own.c.competition_id, site_user == own.c.user_id
+    ).scalar_subquery()
+    conn.execute(
+        update(own)
+        .where(own.c.competition_id == competition_id, ~linked.exists())
+        .values(site_row_id=site_row, owned=False)
+    )
+
+    entry = own.alias("entry")
+    competition = tables.competitions.alias("competition")
+    competitions_id = competition.c[tables.schema.competitions.id]
+    computed = {column: literal_column(mapping.expression(column)) for column in mapping.columns}
+    conn.execute(
+        update(site)
+        .values({site.c[column]: value for column, value in computed.items()})
+        .where(
+            site_id == entry.c.site_row_id,
+            entry.c.competition_id == competition_id,
+            competitions_id == entry.c.competition_id,
+            or_(*(site.c[column].is_distinct_from(value) for column, value in computed.items())),
+        )
+    )
+
+    unwritten = conn.execute(
+        select(
+            entry.c.id,
+            entry.c.user_id,
+            *(type_coerce(value, site.c[column].type).label(column) for column, value in computed.items()),
+        )
+        .select_from(entry.join(competition, competitions_id == entry.c.competition_id))
+        .where(entry.c.competition_id == competition_id, entry.c.site_row_id.is_(None))
+        .order_by(entry.c.id)
+    ).all()
+    if not unwritten:
+        return
+    rows = [
+        {mapping.competition: competition_id, mapping.user: row.user_id, **{c: row._mapping[c] for c in computed}}
+        for row in unwritten
+    ]
+    # Ids in the order of the rows, so each standing learns its own row.
+    inserted = conn.execute(insert(site).returning(site_id, sort_by_parameter_order=True), rows).scalars().all()
+    conn.execute(
+        update(own).where(own.c.id == bindparam("b_id")).values(site_row_id=bindparam("b_site"), owned=True),
+        [{"b_id": row.id, "b_site": site_row_id} for row, site_row_id in zip(unwritten, inserted)],
+    )
+
+
 def count_entries(conn: Connection, tables: Tables, competition_id: int) -> int:
-    entries = tables.leaderboard_entries
-    query = select(func.count()).select_from(entries).where(entries.c.competition_id == competition_id)
+    own = tables.standings
+    query = select(func.count()).select_from(own).where(own.c.competition_id == competition_id)
     return conn.execute(query).scalar_one()
 
 
 def read_standings(conn: Connection, tables: Tables, competition_id: int) -> list[dict]:
-    """The platform's entries for one competition in rank order, with the platform username."""
-    entries = tables.leaderboard_entries
+    """The competition's standings of site users in rank order, with the site username."""
+    own = tables.standings
     query = (
         select(
             tables.username.label("username"),
-            entries.c.rank,
-            entries.c.score,
-            entries.c.kaggle_team_id,
-            entries.c.kaggle_team_name,
-            entries.c.submission_count,
-            entries.c.submission_date,
+            own.c.rank,
+            own.c.score,
+            own.c.team_id.label("kaggle_team_id"),
+            own.c.team_name.label("kaggle_team_name"),
+            own.c.submission_count,
+            own.c.last_submission.label("submission_date"),
         )
-        .join(tables.users, tables.user_id == entries.c.user_id)
-        .where(entries.c.competition_id == competition_id)
-        .order_by(entries.c.rank, tables.username)
+        .join(tables.users, tables.user_id == own.c.user_id)
+        .where(own.c.competition_id == competition_id)
+        .order_by(own.c.rank, tables.username)
     )
     return [dict(row._mapping) for row in conn.execute(query)]

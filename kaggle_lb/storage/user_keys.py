@@ -3,7 +3,7 @@
 Matching credits the user whose key (Kaggle username, else username, trimmed and case-folded:
 see matching.user_keys) is on the board. No index on the site's users table answers that: the
 key spans two columns, and SQL's lower() is not Python's casefold(). So `refresh` copies the
-keys into `user_match_keys` as a diff (only changed users are written) and logs the keys it
+keys into `kaggle_lb_user_match_keys` as a diff (only changed users are written) and logs the keys it
 changed under a new version; `load_board_users` then finds a board's users through the index,
 and a scheduled poll of an unchanged board asks `changed_keys_since` whether a user it could
 credit changed since its last sync, without reading the users table at all.
@@ -45,12 +45,6 @@ class KeyRefresh:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def ensure_state(conn: Connection, tables: Tables) -> None:
-    state = tables.user_keys_state
-    if conn.execute(select(state.c.id).where(state.c.id == _STATE_ID)).first() is None:
-        conn.execute(insert(state).values(id=_STATE_ID, version=0, log_start=0, refreshed_at=None))
 
 
 def read_state(conn: Connection, tables: Tables) -> KeysState:

@@ -84,7 +84,7 @@ def test_match_rate_warns_when_most_users_vanish(titanic_site, site, exports):
 
 
 def test_reconciliation_warns_when_the_table_disagrees_with_the_board(titanic_site, site):
-    table = site.tables.leaderboard_entries
+    table = site.tables.standings
     with site.begin() as conn:
         conn.execute(table.update().where(table.c.rank == 1).values(rank=999))
 

@@ -27,6 +27,7 @@ def cli(database_url, monkeypatch, tmp_path):
         assert result.exit_code == expect, result.output
         return result.stdout
 
+    run("init")  # the README's first step
     return run
 
 
@@ -66,7 +67,7 @@ def test_users_import_then_sync_and_standings(cli, exports, tmp_path):
     assert outcome == [
         {
             "competition": "comp-a", "status": "synced",
-            "created": 3, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 0,
+            "created": 3, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 0, "cause": None,
         }
     ]
     rows = json.loads(cli("standings", "comp-a", "--json"))
@@ -93,6 +94,8 @@ def test_sync_reports_each_competition_and_fails_when_one_fails(cli, exports):
     outcome = json.loads(cli("sync", "--source", str(exports), "--json", expect=1))
 
     assert [(o["competition"], o["status"]) for o in outcome] == [("comp-a", "synced"), ("comp-b", "failed")]
+    assert outcome[1]["cause"].startswith("required_columns_check: ")
+    assert "TeamName" in outcome[1]["cause"] and outcome[0]["cause"] is None
 
 
 def test_sync_through_the_real_kaggle_client(cli, fake_kaggle, monkeypatch):

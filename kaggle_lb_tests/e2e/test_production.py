@@ -294,7 +294,7 @@ def site_rows(site: DatabaseResource, slug: str) -> list[tuple]:
     """Every column of one competition's entries, timestamps included."""
     with site.begin() as conn:
         competition_id = registry.get_competition(conn, site.tables, slug).id
-    column = list(site.tables.leaderboard_entries.c.keys()).index("competition_id")
+    column = list(site.tables.entries.c.keys()).index("competition_id")
     return [row for row in dump_entries(site) if row[column] == competition_id]
 
 

@@ -13,7 +13,8 @@ from kaggle_lb.errors import LeaderboardFormatError, LeaderboardValidationError
 from kaggle_lb.leaderboard.parsing import MAX_TEAM_NAME_CHARS, parse_leaderboard
 from kaggle_lb.resources.leaderboard_source import LocalExportsResource
 from kaggle_lb.storage import registry, standings
-from kaggle_lb.storage.schema import build_tables
+from kaggle_lb.storage.schema import built_in_metadata, own_metadata
+from kaggle_lb.storage.site_schema import BUILT_IN
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.hardening.conftest import GOOD_BOARD, HEADER, SLUG, AssetSync, assert_clear_failure, board
 
@@ -87,7 +88,8 @@ def test_a_team_name_longer_than_the_column_is_a_validation_error():
 
 
 def test_the_team_name_limit_is_the_columns_length():
-    assert build_tables().leaderboard_entries.c.kaggle_team_name.type.length == MAX_TEAM_NAME_CHARS
+    assert built_in_metadata(BUILT_IN).tables["leaderboard_entries"].c.kaggle_team_name.type.length == MAX_TEAM_NAME_CHARS
+    assert own_metadata().tables["kaggle_lb_standings"].c.team_name.type.length == MAX_TEAM_NAME_CHARS
 
 
 def test_embedded_crlf_in_a_quoted_team_name_is_kept():

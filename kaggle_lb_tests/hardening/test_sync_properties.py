@@ -93,12 +93,13 @@ def database(tmp_path_factory):
     # One database for all examples (schema creation is the slow part); each example starts empty.
     home = tmp_path_factory.mktemp("property_db")
     resource = DatabaseResource(url=f"sqlite:///{home / 'site.sqlite3'}", home=str(home))
+    resource.initialise()
     yield resource
     resource.dispose()
 
 
 def stored_entries(database: DatabaseResource, competition_id: int) -> dict[int, tuple]:
-    e = database.tables.leaderboard_entries
+    e = database.tables.entries
     query = select(
         e.c.user_id, e.c.rank, e.c.score, e.c.kaggle_team_id, e.c.kaggle_team_name,
         e.c.submission_count, e.c.submission_date,
@@ -138,7 +139,7 @@ def sync(database: DatabaseResource, competition_id: int, board) -> standings.Sy
 def test_entries_follow_the_matching_rules_and_a_repeat_writes_nothing(database, steps):
     tables = database.tables
     with database.begin() as conn:
-        for table in (tables.leaderboard_entries, tables.users, tables.competitions):
+        for table in (tables.entries, tables.standings, tables.syncs, tables.users, tables.competitions):
             conn.execute(delete(table))
         registry.add_competition(conn, tables, SLUG)
         competition_id = registry.get_competition(conn, tables, SLUG).id

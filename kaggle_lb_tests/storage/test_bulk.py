@@ -36,9 +36,9 @@ def test_insert_rows_keeps_every_value_exactly_across_chunks(database, monkeypat
         # A frame as the sync builds it (nullable integers, timestamps in UTC)...
         frame = pd.DataFrame(rows).astype({"submission_count": "Int64"})
         frame["submission_date"] = pd.to_datetime(frame["submission_date"], utc=True)
-        bulk.insert_rows(conn, tables.leaderboard_entries, frame)
-        bulk.insert_rows(conn, tables.leaderboard_entries, frame.iloc[:0])
-        entries = tables.leaderboard_entries
+        bulk.insert_rows(conn, tables.entries, frame)
+        bulk.insert_rows(conn, tables.entries, frame.iloc[:0])
+        entries = tables.entries
         stored = conn.execute(select(*(entries.c[column] for column in rows[0])).order_by(entries.c.rank)).all()
 
     def utc(value):

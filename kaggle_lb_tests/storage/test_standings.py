@@ -43,7 +43,7 @@ def test_inserts_updates_leaves_unchanged_and_removes(database, comp):
     counts = write(database, comp, entries((2, 1, 0.95, 11, "b", 4), (3, 2, 0.7, 12, "c", 1)), T2)
     assert counts.as_dict() == {"created": 1, "updated": 1, "unchanged": 0, "removed": 1}
 
-    table = database.tables.leaderboard_entries
+    table = database.tables.entries
     with database.begin() as conn:
         rows = {r.user_id: r for r in conn.execute(table.select())}
     assert set(rows) == {2, 3}
