@@ -91,6 +91,7 @@ def _latest_matched_metadata(context: AssetCheckExecutionContext, limit: int = 1
 @multi_asset_check(
     specs=_specs(RAW, RAW_CHECK_DESCRIPTIONS, blocking=True),
     ins={"raw_leaderboard_csv": AssetIn(RAW)},
+    can_subset=True,
 )
 def raw_leaderboard_checks(
     context: AssetCheckExecutionContext,
@@ -106,12 +107,9 @@ def raw_leaderboard_checks(
 
     yield result("required_columns_check", board_checks.required_columns(board))
     if board.columns is None:
-        # Every check has a result, so the step ends cleanly and the UI names the missing columns;
-        # the ones that could not run warn instead of adding errors of their own.
+        # The others are not run (their results optional, see can_subset), so the step ends with
+        # one failure, the one that names the missing columns.
         context.log.warning(f"competition '{slug}': the other board checks need the required columns; not run")
-        for name in list(RAW_CHECK_DESCRIPTIONS)[1:]:
-            outcome = CheckOutcome(False, "not checked: the board lacks required columns (see required_columns_check)")
-            yield _result(RAW, name, slug, outcome, AssetCheckSeverity.WARN)
         return
     with database.begin() as conn:
         competition = registry.get_competition(conn, database.tables, slug)

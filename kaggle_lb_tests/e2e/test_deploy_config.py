@@ -82,6 +82,13 @@ def test_env_example_names_every_variable_and_holds_no_secret():
     for name in ("DAGSTER_PG_PASSWORD", "KAGGLE_API_TOKEN", "KAGGLE_KEY"):
         assert assigned[name] == "change-me", f"{name} must be a placeholder"
     assert make_url(assigned["KAGGLE_LB_DATABASE_URL"]).password == "change-me"
+    # Every setting the product reads is listed (the quality thresholds may stay commented out).
+    read = {
+        name
+        for path in (REPO_ROOT / "kaggle_lb").rglob("*.py")
+        for name in re.findall(r"[\"']((?:KAGGLE|DAGSTER)_[A-Z0-9_]+)[\"']", path.read_text())
+    }
+    assert read <= set(assigned), f"missing from .env.example: {sorted(read - set(assigned))}"
 
 
 def test_systemd_units_run_the_webserver_and_the_daemon_on_the_same_environment():

@@ -127,6 +127,7 @@ def production(postgres_url, tmp_path) -> Iterator[Production]:
         lb_home = tmp_path / "kaggle_lb_home"
         site = DatabaseResource(url=site_url, home=str(lb_home))
         stack.callback(site.dispose)
+        site.initialise()  # `kaggle-lb init`, the deployment's first step
         with site.begin() as conn:
             registry.add_competition(conn, site.tables, TITANIC, "Titanic")
             registry.add_competition(conn, site.tables, ORBIT, "Orbit Wars")
