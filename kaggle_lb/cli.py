@@ -246,7 +246,12 @@ def sync(slugs: tuple[str, ...], source: str | None, as_json: bool, database_url
     chosen = list(slugs) or [c.slug for c in known if c.is_active]
     unknown = sorted(set(chosen) - {c.slug for c in known})
     if unknown:
-        _fail(f"not registered: {', '.join(unknown)} (add with `kaggle-lb competitions add SLUG`)")
+        how = (
+            "add with `kaggle-lb competitions add SLUG`"
+            if database.schema.competitions.built_in
+            else f"not among the site's competitions ({database.schema.source})"
+        )
+        _fail(f"not registered: {', '.join(unknown)} ({how})")
     with Progress(console=err_console, transient=True, disable=not chosen) as progress:
         task = progress.add_task("syncing", total=len(chosen))
         outcomes = []

@@ -30,9 +30,13 @@ from kaggle_lb.storage import registry
     default_status=DefaultSensorStatus.RUNNING,
 )
 def competition_partitions_sensor(context: SensorEvaluationContext, database: DatabaseResource):
-    """Adds a partition per new competition (and syncs it at once if active), deletes removed ones."""
+    """Adds a partition per new competition (and syncs it at once if active), deletes removed ones.
+    A site row whose slug is not a Kaggle competition's is named in the log, never partitioned."""
     with database.begin() as conn:
-        competitions = registry.list_competitions(conn, database.tables)
+        found = registry.read_competitions(conn, database.tables)
+    for problem in found.problems:
+        context.log.warning(problem)
+    competitions = found.competitions
     registered = {c.slug for c in competitions}
     existing = set(context.instance.get_dynamic_partitions(competitions_partitions.name))
     added = sorted(registered - existing)

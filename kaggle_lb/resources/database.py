@@ -90,10 +90,19 @@ class DatabaseResource(ConfigurableResource):
         """The URL with any password masked: the only form that may reach logs or metadata."""
         return self.sqlalchemy_url.render_as_string(hide_password=True)
 
-    def _create_engine(self) -> Engine:
+    def _create_engine(self, create: bool = False) -> Engine:
+        """The engine; only `init` (create) may make a new SQLite file, and its directory."""
         url = self.sqlalchemy_url
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ConfigurationError(
+                f"database {self.display_url}: unsupported kind of database '{url.get_backend_name()}' "
+                "(kaggle-lb runs on SQLite and PostgreSQL)"
+            )
         if url.get_backend_name() == "sqlite":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            elif not Path(url.database).is_file():
+                raise DatabaseNotReadyError(f"database {self.display_url}: no such file; run `kaggle-lb init`")
             engine = create_engine(url, connect_args={"timeout": 60})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
@@ -132,7 +141,7 @@ class DatabaseResource(ConfigurableResource):
         """Create or upgrade kaggle-lb's tables (and the built-in site tables the schema leaves to
         kaggle-lb), then check the site's; returns what was done to the database beside that."""
         self.dispose()
-        engine = self._create_engine()
+        engine = self._create_engine(create=True)
         notes = []
         try:
             with engine.begin() as conn:

@@ -150,3 +150,30 @@ def test_checks_command_reports_failing_checks_and_exits_non_zero(cli, exports):
     states = {s["name"]: s["state"] for s in failing}
     assert states["scores_vary_check"] == "failing"
     assert states["required_columns_check"] == "passing"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://kaggle_lb:s3cret-pw@127.0.0.1:1/site", "connection"),
+        ("mysql://kaggle_lb:s3cret-pw@127.0.0.1/site", "unsupported kind of database"),
+        ("not a url s3cret-pw", "the database URL cannot be read"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_line_without_a_traceback(url, says, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAGGLE_LB_HOME", str(tmp_path))
+    for args in (["init"], ["competitions", "list"], ["sync"]):
+        result = CliRunner().invoke(main, [*args, "--database-url", url])
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit), result.exception
+        said = " ".join(result.stderr.split())  # the console wraps at the terminal's width
+        assert said.startswith("error:") and said.count("error:") == 1 and says in said, result.stderr
+        assert len(said) < 300
+        assert "s3cret-pw" not in result.output
+
+
+def test_a_database_not_initialised_says_to_run_init(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_LB_HOME", str(tmp_path))
+    result = CliRunner().invoke(main, ["competitions", "list", "--database-url", database_url])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "run `kaggle-lb init`" in " ".join(result.stderr.split())

@@ -214,3 +214,38 @@ def test_normalised_points_and_unmatched_teams(cli, site_url, exports, tmp_path,
     rows = [row for row in ml_battle.entries(site_url) if row["competition_id"] == 1]
     assert gone not in {row["kaggle_team_name"] for row in rows}
     assert next(row for row in rows if row["id"] == 4) == OLD_TASK_ROWS[0]
+
+
+def test_the_partitions_sensor_keeps_one_partition_per_site_competition(cli, site_url, tmp_path):
+    from dagster import DagsterInstance
+
+    from kaggle_lb.resources.database import DatabaseResource
+    from kaggle_lb_tests.test_sensors import partitions, tick
+
+    cli("init")
+    database = DatabaseResource(url=site_url, home=str(tmp_path / "home"), site_schema=str(SITE_SCHEMA))
+    with DagsterInstance.ephemeral() as instance:
+        result = tick(instance, database)
+        assert partitions(instance) == sorted([FCEN, HOUSE_PRICES, "orbit-wars", "titanic"])
+        # A new partition is synced at once only when the site's condition calls it active.
+        assert sorted(request.partition_key for request in result.run_requests) == [FCEN, HOUSE_PRICES]
+        engine = create_engine(resolve_database_url(site_url))
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM competitions WHERE id = 4"))
+        engine.dispose()
+        tick(instance, database)
+        assert "titanic" not in partitions(instance)
+    database.dispose()
+
+
+def test_a_team_name_too_long_for_the_sites_column_is_refused_by_name(cli, site_url, exports):
+    cli("init")
+    lines = fixture_path(EXPORTS[FCEN]).read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    lines[1] = lines[1].replace('"Ariel Rojas"', '"' + "A" * 300 + '"')
+    (exports / f"{FCEN}.csv").write_text("".join(lines))
+    before = ml_battle.rows_snapshot(site_url)
+    result = cli("sync", FCEN, "--source", str(exports), "--json", expect=1)
+    (outcome,) = json.loads(result.stdout)
+    assert outcome["status"] == "failed"
+    assert "name is 300 characters, over the 255 of leaderboard_entries.kaggle_team_name" in outcome["cause"]
+    assert ml_battle.rows_snapshot(site_url) == before
