@@ -39,18 +39,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
 from kaggle_lb.storage.bulk import insert_rows, json_values, python_rows
 from kaggle_lb.storage.schema import Tables
-from kaggle_lb.storage.site_schema import TEXT_FIELDS
+from kaggle_lb.storage.site_schema import BUILT_IN_ENTRY_COLUMNS, TEXT_FIELDS
 
 ENTRY_COLUMNS = list(ENTRY_DTYPES)
-# The matcher's names of the fields kaggle_lb_standings names as the site schema does.
-_STANDINGS_COLUMN = {
-    "user_id": "user_id",
-    "rank": "rank",
-    "score": "score",
-    "kaggle_team_id": "team_id",
-    "kaggle_team_name": "team_name",
-    "submission_count": "submission_count",
-    "submission_date": "last_submission",
+# kaggle_lb_standings names its columns as the site schema's fields; the matcher names them as the
+# built-in entries table does.
+_STANDINGS_COLUMN = {"user_id": "user_id"} | {
+    column: field for column, field in BUILT_IN_ENTRY_COLUMNS.items() if column in ENTRY_DTYPES
 }
 # The columns whose change makes an entry "updated"; the sync timestamps are bookkeeping.
 _COMPARED = ENTRY_COLUMNS[1:]
