@@ -8,7 +8,8 @@ competitions with a local export each, then submits one `leaderboard_sync_job` r
 competition through the webserver's GraphQL API, as the schedule's run requests do, twice:
 
 - "first sync": every board is new, so every run parses, matches and writes;
-- "unchanged poll": the same bytes again, tagged as scheduled runs, so every run skips.
+- "unchanged poll": the same bytes again, tagged as scheduled runs: every run parses, matches and
+  finds nothing to change.
 
 Each round reports its wall time from the first submission to the last run's end, the runs'
 own start-to-success times, and the machine's CPU time per run (every process: the run

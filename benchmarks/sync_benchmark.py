@@ -10,7 +10,6 @@ the whole sync's figure is not reset, so it covers the process from its start (i
 """
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -62,12 +61,11 @@ def _worker(spec: dict) -> dict:
     """Measure one combination; the database already holds the users and the competition."""
     from pandera.config import config_context
     import pandas as pd
-    from sqlalchemy import delete, event, select
+    from sqlalchemy import delete, select
 
     # The code location, loaded as a run's worker loads it: the process holds what a run's holds.
     import kaggle_lb.definitions  # noqa: F401
     from benchmarks import per_row
-    from kaggle_lb.assets.leaderboard import _board_users_changed
     from kaggle_lb.leaderboard.parsing import parse_leaderboard
     from kaggle_lb.leaderboard.schema import LeaderboardModel
     from kaggle_lb.resources.database import DatabaseResource
@@ -103,10 +101,8 @@ def _worker(spec: dict) -> dict:
         with _measure(product, "whole", reset_peak=repeat > 0):
             board = parse_leaderboard(content, COMPETITION)
             with database.begin() as conn:
-                keys_version = user_keys.read_state(conn, tables).version
                 result, users = user_keys.match_board(conn, tables, board)
                 sync_counts = standings.write_standings(conn, tables, competition_id, result.entries)
-        source_sha256 = hashlib.sha256(content).hexdigest()
         counts = {"board_rows": len(board), "users_read": len(users), **sync_counts.as_dict(), "skipped": result.skipped}
         reset()
         with _measure(product, "parse"), config_context(validation_enabled=False):
@@ -117,20 +113,6 @@ def _worker(spec: dict) -> dict:
             result, _ = user_keys.match_board(conn, tables, board)
         with _measure(product, "write"), database.begin() as conn:
             standings.write_standings(conn, tables, competition_id, result.entries)
-
-        # A scheduled poll of the same bytes: the hash, then the product's question "did a user
-        # this board names change since its sync?"; every statement sent is recorded.
-        statements: list[str] = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(engine, "before_cursor_execute", listener)
-        with _measure(product, "unchanged_poll"):
-            unchanged = hashlib.sha256(content).hexdigest() == source_sha256 and not _board_users_changed(
-                database, content, keys_version
-            )
-        event.remove(engine, "before_cursor_execute", listener)
-        writes = [s for s in statements if s.lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE", "CREATE"}]
-        counts.update(unchanged_poll_skips=unchanged, unchanged_poll_statements=len(statements),
-                      unchanged_poll_writes=len(writes))
 
         # What user_match_keys_schedule does once per tick for all competitions, here with no
         # user changed: the database compares the users with the index's copy, nothing is written.
@@ -259,7 +241,7 @@ def print_table(results: list[dict], repeat: int) -> None:
         "shown). Keys: the first build of the index, then the refresh every tick makes (once for all boards).",
     )
     for column in ["db", "users", "board rows", "matched", *PHASES, "parse→commit", "per-row (index)", "speed-up",
-                   "per-row (scan)", "speed-up", "unchanged poll", "keys: build · refresh"]:
+                   "per-row (scan)", "speed-up", "keys: build · refresh"]:
         table.add_column(column, justify="left" if column == "db" else "right")
     for r in results:
         p, c = r["product"], r["counts"]
@@ -270,10 +252,9 @@ def print_table(results: list[dict], repeat: int) -> None:
             text = f"{b['seconds']:.2f} s" + (f" *{b['rows_processed']:,} rows" if b["extrapolated"] else "")
             return [text, f"{r['speedup'][lookup]:,.0f}×"]
 
-        poll = f"{p['unchanged_poll']['seconds'] * 1000:.1f} ms, {c['unchanged_poll_writes']} writes"
         keys = f"{r['keys_build_seconds']:.2f} s · {p['keys_refresh']['seconds']:.2f} s"
         table.add_row(r["database"], f"{r['users']:,}", f"{r['board_rows']:,}", f"{c['created']:,}",
-                      *(cell(name) for name in PHASES), cell("whole"), *base("index"), *base("scan"), poll, keys)
+                      *(cell(name) for name in PHASES), cell("whole"), *base("index"), *base("scan"), keys)
     Console(width=260).print(table)
 
 

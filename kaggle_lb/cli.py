@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from kaggle_lb.assets import leaderboard_checks
+from kaggle_lb.assets import leaderboard_check_keys
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import FAILING, HIGH, PASSING
 from kaggle_lb.errors import ConfigurationError
@@ -308,17 +308,21 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
     now = datetime.now(timezone.utc)
     with _database(database_url) as database, database.begin() as conn:
         competitions = registry.list_competitions(conn, database.tables)
-    if slug is not None:
-        competitions = [c for c in competitions if c.slug == slug]
-        if not competitions:
-            _fail(f"competition '{slug}' is not registered")
-    check_keys = [key for definition in leaderboard_checks for key in definition.check_keys]
+        if slug is not None:
+            competitions = [c for c in competitions if c.slug == slug]
+            if not competitions:
+                _fail(f"competition '{slug}' is not registered")
+        synced = {c.slug: standings.last_sync(conn, database.tables, c.id) for c in competitions}
     statuses = []
     with DagsterInstance.get() as instance:
         for competition in competitions:
-            statuses += health.check_statuses(instance, competition.slug, check_keys)
+            checks = health.check_statuses(instance, competition.slug, leaderboard_check_keys)
+            statuses += [*checks, health.run_status(instance, competition.slug, checks)]
             if competition.is_active:
-                statuses.append(health.freshness_status(instance, competition.slug, window, now))
+                last = synced[competition.slug]
+                statuses.append(
+                    health.freshness_status(competition.slug, last.synced_at if last else None, window, now)
+                )
     if as_json:
         _print_json([asdict(status) for status in statuses])
     else:

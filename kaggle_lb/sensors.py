@@ -4,7 +4,6 @@ import json
 from datetime import datetime, timezone
 
 from dagster import (
-    AssetObservation,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -13,15 +12,15 @@ from dagster import (
     sensor,
 )
 
-from kaggle_lb.assets import leaderboard_checks
-from kaggle_lb.jobs import leaderboard_sync_job
+from kaggle_lb.assets import leaderboard_check_keys
+from kaggle_lb.jobs import freshness_check_job, leaderboard_sync_job
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import FAILING, PASSING, changes
 from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
-from kaggle_lb.storage import registry
+from kaggle_lb.storage import registry, standings
 
 
 @sensor(
@@ -53,14 +52,15 @@ def competition_partitions_sensor(context: SensorEvaluationContext, database: Da
     )
 
 
-@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING, job=freshness_check_job)
 def quality_alert_sensor(
     context: SensorEvaluationContext,
     database: DatabaseResource,
     quality: QualitySettingsResource,
     alerts: AlertsResource,
 ):
-    """Alerts once when a competition's run, check or freshness starts failing, once when it recovers.
+    """Alerts once when a competition's run, check or freshness starts failing, once when it recovers;
+    records a stale competition's failing freshness check on its partition (one run per stale spell).
 
     What was last alerted lives in the sensor's cursor, which the instance stores: it survives a
     daemon restart on SQLite and PostgreSQL instances alike.
@@ -71,18 +71,26 @@ def quality_alert_sensor(
     now = datetime.now(timezone.utc)
     with database.begin() as conn:
         competitions = registry.list_competitions(conn, database.tables)
+        synced = {c.slug: standings.last_sync(conn, database.tables, c.id) for c in competitions}
     partitions = set(context.instance.get_dynamic_partitions(competitions_partitions.name))
-    check_keys = [key for checks in leaderboard_checks for key in checks.check_keys]
 
-    statuses = []
+    statuses, stale = [], []
     for competition in (c for c in competitions if c.slug in partitions):
         since = datetime.fromisoformat(watched.setdefault(competition.slug, now.isoformat()))
-        checks = health.check_statuses(context.instance, competition.slug, check_keys)
+        checks = health.check_statuses(context.instance, competition.slug, leaderboard_check_keys)
         statuses += [*checks, health.run_status(context.instance, competition.slug, checks)]
         if competition.is_active:
-            statuses.append(
-                health.freshness_status(context.instance, competition.slug, quality.freshness_minutes, now, since)
+            last = synced[competition.slug]
+            freshness = health.freshness_status(
+                competition.slug, last.synced_at if last else None, quality.freshness_minutes, now, since
             )
+            statuses.append(freshness)
+            if freshness.state == FAILING:
+                stale.append(RunRequest(
+                    partition_key=competition.slug,
+                    # One run per stale spell: the key names the sync it has been waiting since.
+                    run_key=f"{competition.slug}@stale-since-{last.synced_at.isoformat() if last else 'never'}",
+                ))
 
     sent = 0
     for alert in changes(alerted, statuses):
@@ -90,8 +98,6 @@ def quality_alert_sensor(
             continue  # state unchanged, so the next evaluation tries again
         sent += 1
         alerted[alert.status.key] = PASSING if alert.recovered else FAILING
-        if alert.status.name == health.FRESHNESS:
-            _report_freshness(context, alert.status)
 
     registered = {c.slug for c in competitions}
     context.update_cursor(
@@ -102,19 +108,5 @@ def quality_alert_sensor(
             }
         )
     )
-    return SkipReason(f"{len(statuses)} states evaluated, {sent} alert(s) sent")
-
-
-def _report_freshness(context: SensorEvaluationContext, status) -> None:
-    """Marks staleness (and its end) on the competition's partition, where the UI shows it.
-
-    An observation rather than a runless check result: Dagster 1.13 stores one runless result per
-    check and partition, so a second staleness could never be shown.
-    """
-    context.instance.report_runless_asset_event(
-        AssetObservation(
-            asset_key=health.MATCHED,
-            partition=status.competition,
-            metadata={"freshness": "fresh" if status.state == PASSING else "stale", "detail": status.description},
-        )
-    )
+    summary = f"{len(statuses)} states evaluated, {sent} alert(s) sent"
+    return SensorResult(run_requests=stale) if stale else SkipReason(summary)

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
-from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, TRIGGER_TAG
+from kaggle_lb.definitions import definitions
+from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.from_env import resources_from_env
 
@@ -61,41 +62,54 @@ def _outcome(slug: str, result) -> SyncOutcome:
             if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
         ]
         return SyncOutcome(slug, "failed", detail="; ".join(failed) or _failure_message(result))
-    # The node may also report a refresh of user_match_keys.
-    materializations = [
-        m for m in result.asset_materializations_for_node("matched_entries") if m.asset_key == MATCHED_ENTRIES
-    ]
+    materializations = result.asset_materializations_for_node(MATCHED_ENTRIES.path[-1])
     if not materializations:
         return SyncOutcome(slug, "not registered", detail="the competition was removed; nothing written")
     metadata = materializations[-1].metadata
     return SyncOutcome(slug, "synced", **{key: int(metadata[key].value) for key in COUNT_KEYS})
 
 
+# The cause goes into the outcome; the run's full log stays in the instance (and the UI).
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def run_sync(
+    defs: Definitions, instance: DagsterInstance, slug: str, tags: dict | None = None, raise_on_error: bool = False
+) -> ExecuteInProcessResult:
+    """One competition's `leaderboard_sync_job` run, in this process: what the CLI, the tests and
+    the benchmarks run, and what the daemon launches."""
+    if not instance.has_dynamic_partition(competitions_partitions.name, slug):
+        instance.add_dynamic_partitions(competitions_partitions.name, [slug])
+    return defs.resolve_job_def(leaderboard_sync_job.name).execute_in_process(
+        partition_key=slug, instance=instance, tags=tags, raise_on_error=raise_on_error, run_config=_QUIET
+    )
+
+
+def refresh_user_keys(defs: Definitions, instance: DagsterInstance, raise_on_error: bool = False):
+    """A `user_match_keys_job` run: what the schedule does every 5 minutes, and a sync by hand first."""
+    return defs.resolve_job_def(user_match_keys_job.name).execute_in_process(
+        instance=instance, raise_on_error=raise_on_error, run_config=_QUIET
+    )
+
+
 def sync_competitions(
     slugs: list[str], database_url: str | None = None, source: str | None = None
 ) -> Iterator[SyncOutcome]:
-    """Materialize each competition's partition in its own run; one failure never stops the rest."""
+    """Each competition in its own run, after a refresh of the users' keys (a sync by hand sees
+    every user change at once); one failure never stops the rest."""
     resources = resources_from_env(database_url=database_url, source=source)
+    defs = definitions(resources)
     with ExitStack() as stack:
         instance = (
             DagsterInstance.get()
             if os.environ.get("DAGSTER_HOME")
             else stack.enter_context(DagsterInstance.ephemeral())
         )
-        existing = set(instance.get_dynamic_partitions(competitions_partitions.name))
-        missing = [slug for slug in slugs if slug not in existing]
-        if missing:
-            instance.add_dynamic_partitions(competitions_partitions.name, missing)
+        refreshed = refresh_user_keys(defs, instance)
+        if not refreshed.success:
+            for slug in slugs:
+                yield SyncOutcome(slug, "failed", detail=f"user_match_keys: {_failure_message(refreshed)}")
+            return
         for slug in slugs:
-            result = materialize(
-                [*leaderboard_assets, *leaderboard_checks],
-                partition_key=slug,
-                instance=instance,
-                resources=resources,
-                tags={TRIGGER_TAG: "cli"},
-                raise_on_error=False,
-                # The outcome carries the cause; the run's full log stays in the instance (and the UI).
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-            )
-            yield _outcome(slug, result)
+            yield _outcome(slug, run_sync(defs, instance, slug, tags={TRIGGER_TAG: "cli"}))
         resources["database"].dispose()

@@ -5,16 +5,17 @@ import io
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, SCHEDULED, TRIGGER_TAG
-from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.definitions import definitions
+from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry, standings
+from kaggle_lb.sync import refresh_user_keys, run_sync
 from kaggle_lb_tests.fixtures import fixture_path
 
 HEADER = "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
@@ -58,28 +59,26 @@ class Sync:
         self.instance, self.database, self.source = instance, database, source
         self.io_manager = CsvFileIOManager(base_dir=str(tmp_path / "raw"))
         self.quality = QualitySettingsResource()
-
-    def __call__(self, slug="demo-comp", scheduled=False, raise_on_error=True, selection=None):
-        if slug not in self.instance.get_dynamic_partitions(competitions_partitions.name):
-            self.instance.add_dynamic_partitions(competitions_partitions.name, [slug])
-        return materialize(
-            [*leaderboard_assets, *leaderboard_checks],
-            partition_key=slug,
-            instance=self.instance,
-            resources={
-                "database": self.database,
-                "leaderboard_source": self.source,
+        self.defs = definitions(
+            {
+                "database": database,
+                "leaderboard_source": source,
                 "raw_csv_io_manager": self.io_manager,
                 "quality": self.quality,
-            },
-            tags={TRIGGER_TAG: SCHEDULED} if scheduled else {},
-            raise_on_error=raise_on_error,
-            selection=selection,
+                "alerts": AlertsResource(),
+            }
         )
+
+    def __call__(self, slug="demo-comp", scheduled=False, raise_on_error=True):
+        """A `leaderboard_sync_job` run, as the daemon runs it (scheduled) or as `kaggle-lb sync`
+        does, the users' keys refreshed first."""
+        if not scheduled:
+            self.refresh_user_keys()
+        return run_sync(self.defs, self.instance, slug, {TRIGGER_TAG: SCHEDULED} if scheduled else {}, raise_on_error)
 
     def refresh_user_keys(self):
         """What user_match_keys_schedule runs every 5 minutes."""
-        return materialize([user_match_keys], instance=self.instance, resources={"database": self.database})
+        return refresh_user_keys(self.defs, self.instance, raise_on_error=True)
 
     def entries(self, slug: str = "demo-comp") -> dict[str, tuple]:
         with self.database.begin() as conn:
@@ -101,9 +100,7 @@ def sync(instance, site, exports, tmp_path):
 
 
 def counts(result) -> dict:
-    (materialization,) = [
-        m for m in result.asset_materializations_for_node("matched_entries") if m.asset_key == MATCHED_ENTRIES
-    ]
+    (materialization,) = result.asset_materializations_for_node(MATCHED_ENTRIES.path[-1])
     return {k: materialization.metadata[k].value for k in ("created", "updated", "unchanged", "removed", "skipped")}
 
 

@@ -1,6 +1,5 @@
 """Credit leaderboard rows to the site's users by Kaggle username (or, failing that, team name)."""
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,16 +53,6 @@ def row_keys(board: pd.DataFrame) -> tuple[list[int], list[str]]:
             rows.append(row)
             keys.append(key)
     return rows, keys
-
-
-def board_mentions(content: bytes, keys: Collection[str]) -> bool:
-    """Whether any of `keys` may be on the board in `content`, without parsing it: a key the board
-    credits is a member username or a team name, so it appears in the case-folded text, quoted
-    the CSV way when it holds a double quote. False positives only cost a needless re-match."""
-    if not keys:
-        return False
-    text = content.decode("utf-8-sig", errors="replace").casefold()
-    return any(key in text or key.replace('"', '""') in text for key in keys)
 
 
 def user_keys(users: pd.DataFrame) -> np.ndarray:

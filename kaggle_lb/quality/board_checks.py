@@ -13,6 +13,7 @@ import pandas as pd
 
 from kaggle_lb.errors import LeaderboardFormatError
 from kaggle_lb.leaderboard.parsing import detect_columns
+from kaggle_lb.quality.markdown import markdown_table
 
 SAMPLE_ROWS = 10
 HIGHER, LOWER = "higher", "lower"
@@ -28,7 +29,7 @@ class CheckOutcome:
     def sample_markdown(self) -> str | None:
         if self.sample is None or self.sample.empty:
             return None
-        return self.sample.head(SAMPLE_ROWS).to_markdown(index=False)
+        return markdown_table(self.sample.head(SAMPLE_ROWS))
 
 
 @dataclass(frozen=True)

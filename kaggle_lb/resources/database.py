@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.storage.migrate import HEAD, initialise, revision
+from kaggle_lb.storage import user_keys
 from kaggle_lb.storage.schema import Tables, bind_tables
 from kaggle_lb.storage.site_check import site_problems
 from kaggle_lb.storage.site_schema import SiteSchema, SiteSchemaError, load_site_schema
@@ -139,13 +140,16 @@ class DatabaseResource(ConfigurableResource):
 
     def initialise(self) -> list[str]:
         """Create or upgrade kaggle-lb's tables (and the built-in site tables the schema leaves to
-        kaggle-lb), then check the site's; returns what was done to the database beside that."""
+        kaggle-lb), check the site's, and bring the users' key index up to date; returns what was
+        done to the database beside that."""
         self.dispose()
         engine = self._create_engine(create=True)
         notes = []
         try:
             with engine.begin() as conn:
                 initialise(conn, self.schema)
+                # The users' key index built at once, so a scheduled run never finds it empty.
+                user_keys.refresh(conn, bind_tables(conn, self.schema))
             if engine.dialect.name == "sqlite":
                 notes.append(_sqlite_journal_mode(engine, set_wal=self.schema.competitions.built_in))
         finally:

@@ -93,4 +93,4 @@ def initialise(connection: Connection, schema: SiteSchema) -> None:
 def _ensure_user_keys_state(connection: Connection) -> None:
     state = own_metadata().tables["kaggle_lb_user_keys_state"]
     if connection.execute(select(state.c.id)).first() is None:
-        connection.execute(insert(state).values(id=1, version=0, log_start=0, refreshed_at=None))
+        connection.execute(insert(state).values(id=1, version=0, refreshed_at=None))

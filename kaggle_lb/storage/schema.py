@@ -57,15 +57,19 @@ def own_metadata() -> MetaData:
         UniqueConstraint("competition_id", "user_id", name="uq_kaggle_lb_standings_competition_user"),
         Index("ix_kaggle_lb_standings_competition_team", "competition_id", "team_id"),
     )
-    # One row per competition kaggle-lb has synced: the lock that serializes its writers.
+    # One row per competition kaggle-lb has synced, written with its standings: the lock that
+    # serializes its writers, when it last synced (freshness), and what the next sync's checks
+    # compare with (a removed competition's row goes with it, so a re-added one starts afresh).
     Table(
         "kaggle_lb_syncs",
         metadata,
         Column("competition_id", BigInteger, primary_key=True, autoincrement=False),
         Column("synced_at", DateTime(timezone=True), nullable=True),
+        Column("board_rows", Integer, nullable=True),
+        Column("matched", Integer, nullable=True),
     )
     # kaggle-lb's index of the users table (see storage.user_keys): each user's match key with
-    # the names it came from, the keys each refresh changed, and the version the log starts at.
+    # the names it came from, and the version and time of the last refresh.
     Table(
         "kaggle_lb_user_match_keys",
         metadata,
@@ -75,17 +79,10 @@ def own_metadata() -> MetaData:
         Column("kaggle_username", Text, nullable=True),
     )
     Table(
-        "kaggle_lb_user_key_changes",
-        metadata,
-        Column("version", Integer, primary_key=True, autoincrement=False),
-        Column("match_key", Text, primary_key=True),
-    )
-    Table(
         "kaggle_lb_user_keys_state",
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("version", Integer, nullable=False),
-        Column("log_start", Integer, nullable=False),
         Column("refreshed_at", DateTime(timezone=True), nullable=True),
     )
     return metadata
@@ -150,7 +147,6 @@ class Tables:
     standings: Table
     syncs: Table
     user_match_keys: Table
-    user_key_changes: Table
     user_keys_state: Table
 
     @property
@@ -189,6 +185,5 @@ def bind_tables(conn: Connection, schema: SiteSchema) -> Tables:
         standings=own["kaggle_lb_standings"],
         syncs=own["kaggle_lb_syncs"],
         user_match_keys=own["kaggle_lb_user_match_keys"],
-        user_key_changes=own["kaggle_lb_user_key_changes"],
         user_keys_state=own["kaggle_lb_user_keys_state"],
     )

@@ -279,6 +279,35 @@ def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> N
     )
 
 
+@dataclass(frozen=True)
+class LastSync:
+    synced_at: datetime
+    board_rows: int | None
+    matched: int | None
+
+
+def last_sync(conn: Connection, tables: Tables, competition_id: int) -> LastSync | None:
+    """The competition's last completed sync, as recorded with its standings."""
+    syncs = tables.syncs
+    row = conn.execute(
+        select(syncs.c.synced_at, syncs.c.board_rows, syncs.c.matched).where(
+            syncs.c.competition_id == competition_id, syncs.c.synced_at.is_not(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    synced_at = row.synced_at if row.synced_at.tzinfo else row.synced_at.replace(tzinfo=timezone.utc)
+    return LastSync(synced_at, row.board_rows, row.matched)
+
+
+def record_sync(conn: Connection, tables: Tables, competition_id: int, board_rows: int, matched: int) -> None:
+    """What the next sync's checks compare with; in the transaction of write_standings."""
+    syncs = tables.syncs
+    conn.execute(
+        update(syncs).where(syncs.c.competition_id == competition_id).values(board_rows=board_rows, matched=matched)
+    )
+
+
 def count_entries(conn: Connection, tables: Tables, competition_id: int) -> int:
     own = tables.standings
     query = select(func.count()).select_from(own).where(own.c.competition_id == competition_id)

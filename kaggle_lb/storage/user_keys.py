@@ -3,10 +3,8 @@
 Matching credits the user whose key (Kaggle username, else username, trimmed and case-folded:
 see matching.user_keys) is on the board. No index on the site's users table answers that: the
 key spans two columns, and SQL's lower() is not Python's casefold(). So `refresh` copies the
-keys into `kaggle_lb_user_match_keys` as a diff (only changed users are written) and logs the keys it
-changed under a new version; `load_board_users` then finds a board's users through the index,
-and a scheduled poll of an unchanged board asks `changed_keys_since` whether a user it could
-credit changed since its last sync, without reading the users table at all.
+keys into `kaggle_lb_user_match_keys` as a diff (only changed users are written), under a new
+version when a key changed; `load_board_users` then finds a board's users through the index.
 """
 
 from collections.abc import Collection
@@ -14,16 +12,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
 from kaggle_lb.leaderboard.matching import MatchResult, match_entries, row_keys, user_keys
 from kaggle_lb.storage.bulk import insert_rows, json_values
 from kaggle_lb.storage.registry import users_frame
 from kaggle_lb.storage.schema import Tables
 
-# A longer log is cleared instead: every competition then re-processes once, which is cheaper
-# than carrying the keys of a mass import forever.
-MAX_LOGGED_CHANGES = 10_000
 _STATE_ID = 1
 _ANALYZE_AFTER = 10_000
 
@@ -31,7 +26,6 @@ _ANALYZE_AFTER = 10_000
 @dataclass(frozen=True)
 class KeysState:
     version: int
-    log_start: int  # user_key_changes holds every key changed after this version
     refreshed_at: datetime | None
 
 
@@ -50,7 +44,7 @@ class KeyRefresh:
 def read_state(conn: Connection, tables: Tables) -> KeysState:
     state = tables.user_keys_state
     row = conn.execute(
-        select(state.c.version, state.c.log_start, state.c.refreshed_at).where(state.c.id == _STATE_ID)
+        select(state.c.version, state.c.refreshed_at).where(state.c.id == _STATE_ID)
     ).one()
     return KeysState(*row)
 
@@ -118,21 +112,11 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
         # lookup scan both tables instead of probing the index.
         conn.execute(text(f"ANALYZE {index.name}"))
     rekeyed = updated[updated["old_key"] != updated["match_key"]]
-    touched = {*(key for _, key in removed), *rekeyed["old_key"], *rekeyed["match_key"], *added["match_key"]} - {""}
-    version, log_start = state.version, state.log_start
-    if touched:
-        version += 1
-        changes = tables.user_key_changes
-        logged = conn.execute(select(func.count()).select_from(changes)).scalar_one()
-        if state.refreshed_at is None or logged + len(touched) > MAX_LOGGED_CHANGES:
-            conn.execute(delete(changes))
-            log_start = version
-        else:
-            conn.execute(insert(changes), [{"version": version, "match_key": key} for key in sorted(touched)])
+    version = state.version + 1 if len(added) + len(rekeyed) + len(removed) else state.version
     conn.execute(
         update(tables.user_keys_state)
         .where(tables.user_keys_state.c.id == _STATE_ID)
-        .values(version=version, log_start=log_start, refreshed_at=datetime.now(timezone.utc))
+        .values(version=version, refreshed_at=datetime.now(timezone.utc))
     )
     return KeyRefresh(
         users=conn.execute(select(func.count()).select_from(index)).scalar_one(),
@@ -141,15 +125,6 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
         removed=len(removed),
         version=version,
     )
-
-
-def changed_keys_since(conn: Connection, tables: Tables, version: int | None) -> set[str] | None:
-    """The keys changed after `version`; None when the log does not reach back that far."""
-    state = read_state(conn, tables)
-    if version is None or version < state.log_start or version > state.version:
-        return None
-    changes = tables.user_key_changes
-    return set(conn.execute(select(changes.c.match_key).where(changes.c.version > version)).scalars())
 
 
 def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) -> pd.DataFrame:

@@ -31,7 +31,9 @@ def test_kaggle_download_to_standings_end_to_end(instance, site, fake_kaggle, tm
     }
     assert counts(result) == {"created": 3, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 2}
     raw = result.asset_materializations_for_node("raw_leaderboard_csv")[0]
-    assert raw.metadata["dagster/row_count"].value == 4
+    validated = result.asset_materializations_for_node("validated_leaderboard")[0]
+    assert validated.metadata["dagster/row_count"].value == 4
+    assert result.dagster_run.job_name == "leaderboard_sync_job"
     assert raw.metadata["file_name"].value.startswith("demo-comp-publicleaderboard-")
     # The raw board is stored byte for byte as a readable CSV file.
     assert (tmp_path / "raw" / "raw_leaderboard_csv" / "demo-comp.csv").read_bytes() == BOARD
@@ -93,25 +95,50 @@ def test_legacy_export_falls_back_to_team_names(sync, exports, site):
     assert sync.entries() == {"sher": (2, "Sher Dil"), "gus": (3, "Gustavo")}
 
 
-def test_scheduled_run_skips_an_unchanged_board_but_a_manual_run_processes(sync, exports):
+def test_a_scheduled_poll_of_an_unchanged_board_writes_nothing_and_every_check_passes(sync, exports):
     (exports / "demo-comp.csv").write_bytes(BOARD)
-    sync(scheduled=True)
-    key = AssetKey("raw_leaderboard_csv")
+    sync()
+    before = dump_entries(sync.database)
 
-    skipped = sync(scheduled=True)
+    poll = sync(scheduled=True)
 
-    assert skipped.success
-    assert not skipped.asset_materializations_for_node("raw_leaderboard_csv")
-    assert not skipped.asset_materializations_for_node("matched_entries")
-    assert len(sync.instance.fetch_materializations(key, limit=10).records) == 1
-
-    manual = sync()
-    assert counts(manual)["unchanged"] == 3
+    assert counts(poll) == {"created": 0, "updated": 0, "unchanged": 3, "removed": 0, "skipped": 2}
+    assert dump_entries(sync.database) == before
+    evaluations = poll.get_asset_check_evaluations()
+    assert len(evaluations) == 9 and all(e.passed for e in evaluations)  # none left "Skipped"
 
 
-def test_scheduled_run_picks_up_a_new_user_on_an_unchanged_board_after_the_keys_refresh(sync, exports, site):
+def test_entries_deleted_from_the_sites_table_come_back_on_the_next_scheduled_poll(sync, exports, site):
     (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    before = sync.entries()
+    with site.begin() as conn:
+        conn.execute(site.tables.entries.delete())
+
     sync(scheduled=True)
+
+    assert sync.entries() == before
+    assert len(dump_entries(site)) == 3
+
+
+def test_a_removed_and_re_added_competition_starts_with_no_history(sync, exports, site):
+    rows = [f'{i},{100 + i},"T{i}","2026-11-01 10:00:00",{1 - i / 100},1,u{i}' for i in range(1, 41)]
+    (exports / "demo-comp.csv").write_bytes(board(*rows))
+    sync()
+    with site.begin() as conn:
+        registry.remove_competition(conn, site.tables, "demo-comp")
+        registry.add_competition(conn, site.tables, "demo-comp")
+    (exports / "demo-comp.csv").write_bytes(BOARD)  # a tenth of the rows: no truncation, a new start
+
+    result = sync()
+
+    assert result.success, [e.description for e in result.get_asset_check_evaluations() if not e.passed]
+    assert counts(result)["created"] == 3
+
+
+def test_a_scheduled_run_credits_a_new_user_once_the_keys_are_refreshed(sync, exports, site):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
     with site.begin() as conn:
         registry.import_users(conn, site.tables, [("dave_the_second", "dave")])
 
@@ -119,48 +146,19 @@ def test_scheduled_run_picks_up_a_new_user_on_an_unchanged_board_after_the_keys_
     refresh = sync.refresh_user_keys()
     after_refresh = sync(scheduled=True)
 
-    assert not before_refresh.asset_materializations_for_node("matched_entries")
+    assert counts(before_refresh)["created"] == 0
     assert refresh.asset_materializations_for_node("user_match_keys")[0].metadata["added"].value == 1
     assert counts(after_refresh)["created"] == 1
     assert sync.entries()["dave_the_second"] == (3, "Dave Solo")
 
 
-def test_scheduled_run_still_skips_when_only_users_off_the_board_changed(sync, exports, site):
+def test_each_asset_reports_only_itself(sync, exports):
     (exports / "demo-comp.csv").write_bytes(BOARD)
-    sync(scheduled=True)
-    with site.begin() as conn:
-        registry.import_users(conn, site.tables, [("zoe", "zoe_elsewhere"), ("alice", "alice_renamed")])
-    sync.refresh_user_keys()
-
-    result = sync(scheduled=True)
-
-    # alice's old key is on the board, so this board re-matches and drops her; the next poll,
-    # with only zoe's key changed, does not.
-    assert counts(result)["removed"] == 1
-    assert not sync(scheduled=True).asset_materializations_for_node("matched_entries")
-
-
-def test_a_manual_run_refreshes_the_user_keys_itself_and_reports_it(sync, exports, site):
-    (exports / "demo-comp.csv").write_bytes(BOARD)
-    sync()
-    with site.begin() as conn:
-        registry.import_users(conn, site.tables, [("dave_the_second", "dave")])
-
     result = sync()
-
-    refreshed = [m for m in result.asset_materializations_for_node("matched_entries") if m.asset_key.path == ["user_match_keys"]]
-    assert refreshed[0].metadata["added"].value == 1
-    assert counts(result)["created"] == 1
-
-
-def test_scheduled_run_retries_a_board_whose_last_sync_did_not_complete(sync, exports):
-    (exports / "demo-comp.csv").write_bytes(BOARD)
-    # A run that stopped after the download: the same bytes must still reach the table next time.
-    sync(scheduled=True, selection=["raw_leaderboard_csv"])
-
-    result = sync(scheduled=True)
-
-    assert counts(result)["created"] == 3
+    keys = {event.asset_key.path[-1] for event in result.all_events if event.asset_key is not None}
+    for node in ("raw_leaderboard_csv", "validated_leaderboard", "matched_entries"):
+        assert {m.asset_key.path[-1] for m in result.asset_materializations_for_node(node)} == {node}
+    assert "user_match_keys" not in keys and not result.asset_observations_for_node("raw_leaderboard_csv")
 
 
 def test_run_for_a_removed_competition_does_nothing_and_says_so(sync, exports, site):

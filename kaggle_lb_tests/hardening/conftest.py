@@ -4,11 +4,12 @@
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 
-from kaggle_lb.assets import leaderboard_assets
+from kaggle_lb.assets import leaderboard_assets, user_match_keys
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
+from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry
 from kaggle_lb_tests.pipeline import HEADER, board  # noqa: F401  (re-exported to the hardening tests)
 
@@ -31,7 +32,8 @@ def site(database: DatabaseResource) -> DatabaseResource:
 
 
 class AssetSync:
-    """Materializes the three assets for one partition, as the job does."""
+    """Materializes the three assets for one partition (the raw board's checks left out, so a
+    hostile board reaches the reader), the users' keys refreshed first as `kaggle-lb sync` does."""
 
     def __init__(self, database: DatabaseResource, source: LeaderboardSource, raw_dir):
         self.database, self.source = database, source
@@ -40,6 +42,7 @@ class AssetSync:
     def __call__(self, slug: str = SLUG, source: LeaderboardSource | None = None):
         with DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions(competitions_partitions.name, [slug])
+            materialize([user_match_keys], instance=instance, resources={"database": self.database})
             return materialize(
                 leaderboard_assets,
                 partition_key=slug,
@@ -48,6 +51,7 @@ class AssetSync:
                     "database": self.database,
                     "leaderboard_source": source or self.source,
                     "raw_csv_io_manager": self.io_manager,
+                    "quality": QualitySettingsResource(),
                 },
                 raise_on_error=False,
             )

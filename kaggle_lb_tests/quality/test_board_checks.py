@@ -1,5 +1,6 @@
 """The data-quality rules as plain functions, and the alert state machine."""
 
+import pandas as pd
 import pytest
 
 from kaggle_lb.quality import board_checks
@@ -80,3 +81,12 @@ def test_warn_checks_alert_with_lower_priority():
     (alert,) = changes({}, [status(FAILING, "match_rate_check", LOW)])
     assert alert.notify_type == "warning" and "LOW" in alert.title()
     assert "http://ui/runs/run-1" in alert.body("http://ui/")
+
+
+def test_reconciliation_names_the_entries_that_differ():
+    written = pd.DataFrame({"user_id": [1, 2], "rank": [1, 2], "score": [0.9, 0.8], "kaggle_team_id": [10, 11]})
+    stored = written.assign(rank=[1, 999])
+    outcome = board_checks.reconciliation(stored, written)
+    assert not outcome.passed and outcome.metadata["differences"] == 2
+    assert "999" in outcome.sample_markdown()
+    assert board_checks.reconciliation(written, written).passed

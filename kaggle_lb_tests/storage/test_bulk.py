@@ -64,8 +64,8 @@ def test_timestamps_are_stored_as_sqlalchemy_itself_stores_them(database):
     with database.begin() as conn:
         for number, stamp in enumerate(stamps):
             utc = stamp.astimezone(timezone.utc)
-            conn.execute(insert(state).values(id=100 + number, version=0, log_start=0, refreshed_at=utc))
-        as_column = pd.DataFrame({"id": [200, 201, 202], "version": 0, "log_start": 0,
+            conn.execute(insert(state).values(id=100 + number, version=0, refreshed_at=utc))
+        as_column = pd.DataFrame({"id": [200, 201, 202], "version": 0,
                                   "refreshed_at": pd.to_datetime(stamps, utc=True)})
         as_objects = as_column.assign(id=[300, 301, 302], refreshed_at=pd.Series(stamps, dtype=object))
         bulk.insert_rows(conn, state, as_column)

@@ -55,13 +55,22 @@ def test_init_is_idempotent_and_keeps_its_revision_in_a_table_of_its_own(databas
 
 
 def test_a_database_without_init_is_refused_with_what_to_do(database_url, tmp_path):
+    engine = create_engine(resolve_database_url(database_url))
+    with engine.begin() as conn:  # a site's database that kaggle-lb has never seen
+        conn.execute(text("CREATE TABLE accounts (id INTEGER PRIMARY KEY)"))
     database = DatabaseResource(url=database_url, home=str(tmp_path))
     with pytest.raises(DatabaseNotReadyError, match="has no kaggle-lb tables.*run `kaggle-lb init`"):
         database.tables
-    engine = create_engine(resolve_database_url(database_url))
     with engine.connect() as conn:
-        assert inspect(conn).get_table_names() == []  # a run creates nothing
+        assert inspect(conn).get_table_names() == ["accounts"]  # a run creates nothing
     engine.dispose()
+
+
+def test_a_run_never_creates_an_sqlite_file(tmp_path):
+    database = DatabaseResource(url=f"sqlite:///{tmp_path / 'missing' / 'site.sqlite3'}", home=str(tmp_path))
+    with pytest.raises(DatabaseNotReadyError, match="no such file; run `kaggle-lb init`"):
+        database.tables
+    assert not (tmp_path / "missing").exists()
 
 
 def test_reads_an_existing_application_users_table(database_url, tmp_path):
@@ -174,7 +183,7 @@ def test_a_revision_0003_database_is_upgraded_in_place_without_losing_data(datab
     database.dispose()
     assert version == "0004" and "alembic_version" not in names
     assert {"user_match_keys", "user_key_changes", "user_keys_state"}.isdisjoint(names)
-    assert (keys.version, keys.log_start) == (3, 3)
+    assert keys.version == 4  # version 3 carried over; init's refresh indexed ben
     assert [(r["username"], r["rank"], r["kaggle_team_name"]) for r in stored] == [("ana", 4, "A")]
     assert tuple(site_row) == (5, True)
     assert counts.updated == 1 and rows == [(5, 1)]

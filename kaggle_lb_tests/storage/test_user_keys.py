@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import delete, select
 
-from kaggle_lb.leaderboard.matching import board_mentions
 from kaggle_lb.leaderboard.matching import user_keys as keys_of
 from kaggle_lb.storage import registry, user_keys
 
@@ -14,69 +13,44 @@ def _keys(conn, tables) -> dict[int, str]:
     return dict(conn.execute(select(index.c.user_id, index.c.match_key)).all())
 
 
-def test_first_refresh_indexes_every_user_with_a_key_and_starts_the_log(database):
+def test_first_refresh_indexes_every_user_with_a_key(database):
     tables = database.tables
     with database.begin() as conn:
         registry.import_users(conn, tables, [("Ann", " AnnK "), ("bo", None), ("cy", ""), ("  ", None)])
+        first = user_keys.read_state(conn, tables).version  # init built the (then empty) index
         refreshed = user_keys.refresh(conn, tables)
         again = user_keys.refresh(conn, tables)
         users = registry.load_users(conn, tables)
-        state = user_keys.read_state(conn, tables)
         stored = _keys(conn, tables)
 
-    assert (refreshed.users, refreshed.added, refreshed.version) == (4, 4, 1)
-    assert (again.added, again.changed, again.removed, again.version) == (0, 0, 0, 1)
+    assert (refreshed.users, refreshed.added, refreshed.version) == (4, 4, first + 1)
+    assert (again.added, again.changed, again.removed, again.version) == (0, 0, 0, first + 1)
     # A user without a usable name gets the empty key, which no board key equals.
     assert stored == dict(zip(users["user_id"], pd.Series(keys_of(users)).fillna("")))
     assert sorted(stored.values()) == ["", "annk", "bo", "cy"]
-    # Nothing was synced before the first refresh, so no competition can rely on the log yet.
-    assert (state.version, state.log_start) == (1, 1)
-    with database.begin() as conn:
-        assert user_keys.changed_keys_since(conn, tables, 0) is None
-        assert user_keys.changed_keys_since(conn, tables, 1) == set()
 
 
-def test_refresh_writes_only_the_changes_and_logs_old_and_new_keys(database):
+def test_refresh_writes_only_the_changes(database):
     tables = database.tables
     with database.begin() as conn:
         registry.import_users(conn, tables, [("ann", "a1"), ("bo", None), ("cy", None)])
-        user_keys.refresh(conn, tables)
+        first = user_keys.refresh(conn, tables).version
         unchanged = user_keys.refresh(conn, tables)
         registry.import_users(conn, tables, [("ann", "a2"), ("dee", None)])
         users = tables.users
         conn.execute(delete(users).where(tables.username == "cy"))
         refreshed = user_keys.refresh(conn, tables)
         stored = set(_keys(conn, tables).values())
-        since_first = user_keys.changed_keys_since(conn, tables, 1)
-        since_now = user_keys.changed_keys_since(conn, tables, refreshed.version)
-        # Another case is the same key: the copy of the names is updated, nothing is logged.
+        # Another case is the same key: the copy of the names is updated, no new version.
         registry.import_users(conn, tables, [("ann", "A2")])
         recased = user_keys.refresh(conn, tables)
         after_recase = user_keys.refresh(conn, tables)
 
-    assert (unchanged.added, unchanged.changed, unchanged.removed, unchanged.version) == (0, 0, 0, 1)
-    assert (recased.changed, recased.version) == (0, 2)
+    assert (unchanged.added, unchanged.changed, unchanged.removed, unchanged.version) == (0, 0, 0, first)
+    assert (recased.changed, recased.version) == (0, first + 1)
     assert after_recase == recased
-    assert (refreshed.added, refreshed.changed, refreshed.removed, refreshed.version) == (1, 1, 1, 2)
+    assert (refreshed.added, refreshed.changed, refreshed.removed, refreshed.version) == (1, 1, 1, first + 1)
     assert stored == {"a2", "bo", "dee"}
-    assert since_first == {"a1", "a2", "cy", "dee"}
-    assert since_now == set()
-
-
-def test_a_change_log_over_its_limit_is_cleared_so_every_board_re_matches(database, monkeypatch):
-    monkeypatch.setattr(user_keys, "MAX_LOGGED_CHANGES", 3)
-    tables = database.tables
-    with database.begin() as conn:
-        registry.import_users(conn, tables, [("ann", None)])
-        user_keys.refresh(conn, tables)
-        registry.import_users(conn, tables, [("bo", None)])
-        small = user_keys.refresh(conn, tables)
-        registry.import_users(conn, tables, [("cy", None), ("dee", None), ("eve", None)])
-        large = user_keys.refresh(conn, tables)
-        assert user_keys.changed_keys_since(conn, tables, 1) is None
-        assert user_keys.changed_keys_since(conn, tables, small.version) is None
-        assert user_keys.changed_keys_since(conn, tables, large.version) == set()
-        assert conn.execute(select(tables.user_key_changes.c.match_key)).all() == []
 
 
 def test_board_users_are_exactly_the_users_matching_credits(database):
@@ -108,12 +82,3 @@ def test_a_user_renamed_or_deleted_since_the_refresh_is_never_credited_under_the
         user_keys.refresh(conn, tables)
         assert user_keys.load_board_users(conn, tables, {"old-name", "bo"}).empty
         assert list(user_keys.load_board_users(conn, tables, {"new-name"})["username"]) == ["ann"]
-
-
-@pytest.mark.parametrize(
-    ("keys", "mentioned"),
-    [({"alice"}, True), ({"ALICE".casefold()}, True), ({'the "best" team'}, True), ({"zoe"}, False), (set(), False)],
-)
-def test_board_mentions_finds_a_key_in_the_raw_bytes(keys, mentioned):
-    content = b'Rank,TeamId,TeamName\n1,7,"The ""Best"" Team"\n2,8,Alice\n'
-    assert board_mentions(content, keys) is mentioned

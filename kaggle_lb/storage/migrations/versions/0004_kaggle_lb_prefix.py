@@ -1,6 +1,7 @@
 """kaggle-lb's own tables named kaggle_lb_*, and its standings kept apart from the site's entries.
 
-The key index's three tables are renamed; kaggle_lb_standings takes a copy of every entry in the
+The key index and its state are renamed; the log of changed keys goes (no sync skips an unchanged
+board any more, so nothing reads it); kaggle_lb_standings takes a copy of every entry in the
 built-in leaderboard_entries (all of them written, so owned, by kaggle-lb), and kaggle_lb_syncs
 starts empty. The revision itself moved to kaggle_lb_alembic_version (see migrate.py).
 
@@ -18,11 +19,14 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-_RENAMED = ("user_match_keys", "user_key_changes", "user_keys_state")
+_RENAMED = ("user_match_keys", "user_keys_state")
 
 
 def upgrade() -> None:
     op.drop_index("ix_user_match_keys_match_key", "user_match_keys")
+    op.drop_table("user_key_changes")
+    with op.batch_alter_table("user_keys_state") as batch:
+        batch.drop_column("log_start")
     for name in _RENAMED:
         op.rename_table(name, f"kaggle_lb_{name}")
     op.create_index("ix_kaggle_lb_user_match_keys_match_key", "kaggle_lb_user_match_keys", ["match_key"])
@@ -41,6 +45,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The log of changed keys and its start are not restored: an older kaggle-lb rebuilds them.
     op.drop_table("kaggle_lb_syncs")
     op.drop_table("kaggle_lb_standings")
     op.drop_index("ix_kaggle_lb_user_match_keys_match_key", "kaggle_lb_user_match_keys")
