@@ -182,7 +182,8 @@ class KaggleApiResource(LeaderboardSource):
                 raise LeaderboardDownloadError(
                     competition, self._redact(f"download failed: {type(exc).__name__}: {exc}")
                 ) from exc
-            return read_csv_from_zip(zip_path, competition, self.max_csv_bytes)
+            with open(zip_path, "rb") as archive:
+                return read_csv_from_zip(archive, competition, self.max_csv_bytes)
 
     def _save_zip(self, competition: str, response: requests.Response, zip_path: str) -> None:
         """Stream the body into zip_path, capped in size; a JSON or non-ZIP body is an error."""
