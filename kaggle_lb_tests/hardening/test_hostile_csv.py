@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from kaggle_lb.errors import LeaderboardFormatError, LeaderboardValidationError
+from kaggle_lb.errors import MAX_CAUSE_CHARS, LeaderboardFormatError, LeaderboardValidationError
 from kaggle_lb.leaderboard.parsing import MAX_TEAM_NAME_CHARS, parse_leaderboard
 from kaggle_lb.resources.leaderboard_source import LocalExportsResource
 from kaggle_lb.storage import registry, standings
@@ -110,6 +110,15 @@ def test_a_value_past_the_stored_integer_is_a_validation_error_naming_the_row(ro
     # The largest stored value is still taken.
     parsed = parse_leaderboard(board(ROW, row.replace("3000000000", "2147483647")), SLUG)
     assert parsed[column].tolist() == [1, 2147483647]
+
+
+def test_an_error_quoting_a_huge_header_is_cut():
+    # The error names the header it found; a 1.1-million-character one must not make a message
+    # (a log line, run metadata, an alert) as long.
+    message = error_of(("Name," + "x" * 1_100_000 + "\n").encode(), LeaderboardFormatError)
+    assert "header lacks column(s) TeamId, TeamName" in message
+    assert len(message) == len(f"competition '{SLUG}': ") + MAX_CAUSE_CHARS
+    assert message.endswith("xxx…")
 
 
 def test_the_team_name_limit_is_the_columns_length():
