@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 import threading
 import zipfile
 from collections import defaultdict, deque
@@ -16,16 +17,20 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
 DOWNLOAD_LEADERBOARD_PATH = "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard"
+# The kaggle package checks a token here (at import, with KAGGLE_API_TOKEN set).
+INTROSPECT_TOKEN_PATH = "/api/v1/security.OAuthService/IntrospectToken"
 DEFAULT_EXPORT_TIME = "2026-11-28T10:00:00"
 
 # Network faults a queued response can carry (see queue_response).
 STALL_BEFORE_HEADERS = "stall before headers"  # read the request, then send nothing
 STALL_MID_BODY = "stall mid-body"  # send the headers and half the body, then nothing
 DROP_MID_BODY = "drop mid-body"  # send the headers and half the body, then close the connection
+SLOW_DRIP = "slow drip"  # send the headers, then the body one byte every DRIP_INTERVAL seconds
+DRIP_INTERVAL = 0.05
 # The longest a stalled answer holds its thread; close() releases them all at once.
 _MAX_STALL_SECONDS = 30
 
@@ -36,6 +41,20 @@ def leaderboard_zip(csv_bytes: bytes, member_name: str) -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(member_name, csv_bytes)
     return buffer.getvalue()
+
+
+def credential_echo(authorization: Optional[str]) -> str:
+    """What a careless server quotes of a request's credentials: the Authorization header, the
+    credential in it (a token, or user:key decoded from Basic), the key alone, and each in base64."""
+    if not authorization:
+        return "no credentials"
+    scheme, _, credential = authorization.partition(" ")
+    forms = [authorization, credential]
+    if scheme == "Basic":
+        user_and_key = base64.b64decode(credential).decode()
+        forms += [user_and_key, user_and_key.partition(":")[2]]
+    forms += [base64.b64encode(form.encode()).decode() for form in forms[1:]]
+    return " ".join(forms)
 
 
 @dataclass(frozen=True)
@@ -50,10 +69,14 @@ class RecordedRequest:
         return self.auth is not None
 
 
+# A body given as a function is made from the request's Authorization header (see credential_echo).
+Body = Union[bytes, Callable[[Optional[str]], bytes]]
+
+
 @dataclass(frozen=True)
 class _Scripted:
     status: int
-    body: Optional[bytes]
+    body: Optional[Body]
     headers: dict[str, str]
     fault: Optional[str] = None
 
@@ -67,6 +90,7 @@ class FakeKaggleServer(ThreadingHTTPServer):
         self._boards: dict[str, bytes] = {}
         self._scripted: dict[str, deque[_Scripted]] = defaultdict(deque)
         self._accepted_authorization: Optional[str] = None
+        self._stall_token_checks = False
         self._lock = threading.Lock()
         self._release_stalls = threading.Event()
         # A short poll interval keeps shutdown() (once per test) from costing half a second.
@@ -95,13 +119,14 @@ class FakeKaggleServer(ThreadingHTTPServer):
         self,
         slug: str,
         status: int,
-        body: Optional[bytes] = None,
+        body: Optional[Body] = None,
         headers: Optional[dict[str, str]] = None,
         fault: Optional[str] = None,
     ) -> None:
         """Answer the next request for `slug` with this, once; queued answers are used in order
-        before falling back to the board. body=None on an error status sends Kaggle's JSON error.
-        `fault` (STALL_BEFORE_HEADERS, STALL_MID_BODY, DROP_MID_BODY) breaks the answer on the wire."""
+        before falling back to the board. body=None on an error status sends Kaggle's JSON error;
+        a function as body is called with the request's Authorization header. `fault`
+        (STALL_BEFORE_HEADERS, STALL_MID_BODY, DROP_MID_BODY, SLOW_DRIP) breaks the answer on the wire."""
         with self._lock:
             self._scripted[slug].append(_Scripted(status, body, dict(headers or {}), fault))
 
@@ -123,6 +148,16 @@ class FakeKaggleServer(ThreadingHTTPServer):
         with self._lock:
             self._accepted_authorization = expected
 
+    def stall_token_checks(self) -> None:
+        """From now on read each IntrospectToken request and never answer it."""
+        with self._lock:
+            self._stall_token_checks = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client hanging up mid-answer is what the fault tests provoke; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def close(self) -> None:
         self._release_stalls.set()
         self.shutdown()
@@ -137,6 +172,8 @@ class FakeKaggleServer(ThreadingHTTPServer):
 
     def _answer(self, path: str, body: Any, authorization: Optional[str]) -> _Scripted:
         with self._lock:
+            if path == INTROSPECT_TOKEN_PATH and self._stall_token_checks:
+                return _Scripted(200, b"", {}, STALL_BEFORE_HEADERS)
             if self._accepted_authorization is not None and authorization != self._accepted_authorization:
                 return _json_error(401, "Unauthenticated")
             if path != DOWNLOAD_LEADERBOARD_PATH:
@@ -148,13 +185,15 @@ class FakeKaggleServer(ThreadingHTTPServer):
                     error = _json_error(scripted.status, HTTPStatus(scripted.status).phrase)
                     return _Scripted(error.status, error.body, {**error.headers, **scripted.headers}, scripted.fault)
                 headers = {"Content-Type": "application/octet-stream", **scripted.headers}
-                return _Scripted(scripted.status, scripted.body or b"", headers, scripted.fault)
+                body = scripted.body(authorization) if callable(scripted.body) else scripted.body
+                return _Scripted(scripted.status, body or b"", headers, scripted.fault)
             if slug not in self._boards:
                 return _json_error(404, "Competition not found")
             return _Scripted(200, self._boards[slug], _zip_headers(slug))
 
-    def _stall(self) -> None:
-        self._release_stalls.wait(_MAX_STALL_SECONDS)
+    def _stall(self, seconds: float = _MAX_STALL_SECONDS) -> bool:
+        """Wait `seconds`, or less when close() releases the stalls; True once released."""
+        return self._release_stalls.wait(seconds)
 
 
 def _json_error(status: int, message: str) -> _Scripted:
@@ -210,6 +249,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
+        if answer.fault == SLOW_DRIP:
+            self.close_connection = True
+            for at in range(len(answer.body)):
+                if self.server._stall(DRIP_INTERVAL):
+                    return
+                self.wfile.write(answer.body[at : at + 1])
+                self.wfile.flush()
+            return
         if answer.fault in (STALL_MID_BODY, DROP_MID_BODY):
             self.wfile.write(answer.body[: len(answer.body) // 2])
             self.wfile.flush()

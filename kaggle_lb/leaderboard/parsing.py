@@ -49,6 +49,8 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _INTEGER_PATTERN = r"[+-]?\d{1,18}"
 _DATE_LAYOUT = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 _PLAIN_DECIMAL = r"^-?(\d+\.?\d*|\.\d+)$"
+# Rank 0 marks a benchmark row, which credits nobody: only "0" itself is that rank.
+_DISGUISED_ZERO = r"^00+$"
 _MAX_REPORTED_FAILURES = 10
 # The length of leaderboard_entries.kaggle_team_name: a longer name would fail the write.
 MAX_TEAM_NAME_CHARS = 1024
@@ -156,6 +158,9 @@ def read_clean_export(content: bytes) -> pd.DataFrame | None:
             return None  # beyond int64
         return numbers.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get if nullable else None)
 
+    # A zero written otherwise ("00") takes the exact reading, which refuses it.
+    if arrow_compute.any(arrow_compute.match_substring_regex(columns["rank"], _DISGUISED_ZERO)).as_py():
+        return None
     typed = {
         "rank": integers("rank", nullable=False),
         "team_id": integers("team_id", nullable=False),
@@ -274,6 +279,11 @@ def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         failures.append(_failures(board, column, failed, "not an integer"))
         return pd.Series(pd.array(text.where(valid, None), dtype="Int64"), index=board.index)
 
+    rank = integers("rank", nullable=False)
+    # "-0" or "00" is no rank Kaggle writes; read as 0 it would make the row a benchmark's and
+    # silently take it from its team's members.
+    disguised_zero = rank.eq(0).fillna(False) & (board["rank"].str.strip() != "0")
+    failures.append(_failures(board, "rank", disguised_zero, "0 written other than as 0 (a benchmark's rank)"))
     score = _scores(board["score"].str.strip())
     failures.append(_failures(board, "score", score.isna(), "not a number"))
     date = _dates(board["submission_date"].str.strip())
@@ -282,7 +292,7 @@ def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     failures.append(_failures(board, "team_name", too_long, f"longer than {MAX_TEAM_NAME_CHARS} characters"))
     typed = pd.DataFrame(
         {
-            "rank": integers("rank", nullable=False),
+            "rank": rank,
             "team_id": integers("team_id", nullable=False),
             "team_name": board["team_name"],
             "submission_date": date,

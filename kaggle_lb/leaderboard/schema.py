@@ -9,6 +9,10 @@ from pandera import dtypes
 from pandera.engines import pandas_engine
 from pandera.typing import Series
 
+# The largest value of the database's INTEGER columns (rank, submission_count): a larger one must
+# fail here, naming its row, not in the write ("integer out of range" on PostgreSQL).
+MAX_STORED_INTEGER = 2**31 - 1
+
 
 @pandas_engine.Engine.register_dtype
 @dtypes.immutable
@@ -32,7 +36,9 @@ class LeaderboardModel(pa.DataFrameModel):
 
     rank: Series[np.int64] = pa.Field(
         ge=0,
-        description="Leaderboard position; 0 marks a host benchmark row, which no user owns.",
+        le=MAX_STORED_INTEGER,
+        description="Leaderboard position; 0 (written so, not -0 or 00) marks a host benchmark row, "
+        "which no user owns.",
     )
     team_id: Series[np.int64] = pa.Field(ge=0, unique=True, description="Kaggle TeamId.")
     team_name: Series[Text] = pa.Field(
@@ -45,7 +51,7 @@ class LeaderboardModel(pa.DataFrameModel):
         description="Leaderboard score; the metric decides whether higher or lower is better."
     )
     submission_count: Series[pd.Int64Dtype] = pa.Field(
-        ge=0, nullable=True, description="Number of submissions; missing in legacy exports."
+        ge=0, le=MAX_STORED_INTEGER, nullable=True, description="Number of submissions; missing in legacy exports."
     )
     member_usernames: Series[Text] = pa.Field(
         description="Comma-separated Kaggle usernames of the team members; empty when none."

@@ -1,9 +1,14 @@
-"""Leaderboards straight from the Kaggle API, through the official `kaggle` client, in-process."""
+"""Leaderboards straight from the Kaggle API, in-process, through kagglesdk: the official client
+the `kaggle` package is built on.
+
+The `kaggle` package itself is not imported: importing it checks KAGGLE_API_TOKEN with Kaggle
+(IntrospectToken) with no timeout, and with VERBOSE=1 it turns on debug logging for the whole
+process and makes its clients print every request, Authorization header included.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import io
+import base64
 import json
 import os
 import random
@@ -11,13 +16,16 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Optional
+from typing import Iterator, Optional
 
 import dagster as dg
 import requests
+from kagglesdk import KaggleClient
+from kagglesdk.competitions.types.competition_api_service import ApiDownloadLeaderboardRequest
 from pydantic import Field
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from kaggle_lb.errors import LeaderboardDownloadError
 from kaggle_lb.resources.leaderboard_source import (
@@ -30,31 +38,20 @@ from kaggle_lb.resources.leaderboard_source import (
 # Looked up at call time so tests can swap in a recorder instead of patching time.sleep globally.
 _sleep = time.sleep
 
-_RETRYABLE_REQUEST_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
+# The body is read straight from urllib3 (see _body_chunks), so its errors come unwrapped.
+_RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, ProtocolError, ReadTimeoutError)
 # A leaderboard ZIP holds one CSV; the allowance over the CSV limit covers the archive's headers.
 _ZIP_OVERHEAD_BYTES = 1024 * 1024
 _DOWNLOAD_CHUNK = 1024 * 1024
 # The start of a local file header, or of the end record of an empty archive.
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
-# How much of a JSON answer is read to find an error in it; Kaggle's error bodies are tiny.
+# The most of a JSON answer that is read, inflated; Kaggle's JSON answers are tiny.
 _MAX_JSON_BODY_BYTES = 64 * 1024
-_SHOWN_BODY_CHARS = 80
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request sent through it a (connect, read) timeout: the kaggle client sends
-    without one, so a server that stops answering would otherwise hold the run forever."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request, timeout=None, **kwargs):
-        return super().send(request, timeout=self.timeout if timeout is None else timeout, **kwargs)
+# How much of a server's text a message quotes, and how much is redacted before it is cut (more
+# than the quote plus any secret, so that a secret crossing the cut is still found whole).
+_SHOWN_CHARS = 200
+_REDACTED_WINDOW = 8 * 1024
+_REDACTED = "***"
 
 
 class _Retryable(Exception):
@@ -64,6 +61,44 @@ class _Retryable(Exception):
         super().__init__(cause)
         self.cause = cause
         self.retry_after = retry_after
+
+
+class _TooLarge(Exception):
+    """A body over its limit, refused before more of it is read."""
+
+    def __init__(self, cause: str):
+        super().__init__(cause)
+        self.cause = cause
+
+
+class _DeadlinePassed(Exception):
+    """The attempt's time ran out while the body was still coming."""
+
+
+class _AttemptAdapter(HTTPAdapter):
+    """The transport of one download attempt. The kaggle client sends without a timeout, so every
+    request gets one here; and it parses a JSON answer whole, so such an answer is read here first,
+    capped in size and within the attempt's deadline, and the client parses that capped copy."""
+
+    def __init__(self, timeout: float, deadline: float):
+        super().__init__()
+        self.timeout = timeout
+        self.deadline = deadline
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=self.timeout if timeout is None else timeout, **kwargs)
+
+    def build_response(self, req, resp):
+        response = super().build_response(req, resp)
+        if _is_json(response):
+            what = f"Kaggle's JSON answer (HTTP {response.status_code})"
+            try:
+                body = b"".join(_body_chunks(response, _MAX_JSON_BODY_BYTES, self.deadline, what))
+            finally:
+                response.close()
+            # What requests' .content and .json() serve once the body has been read.
+            response._content, response._content_consumed = body, True
+        return response
 
 
 class KaggleApiResource(LeaderboardSource):
@@ -81,7 +116,8 @@ class KaggleApiResource(LeaderboardSource):
     )
     api_token: Optional[str] = Field(
         default=None,
-        description="Kaggle API token (usually EnvVar('KAGGLE_API_TOKEN')). Takes precedence over username/key.",
+        description="Kaggle API token, or the path of a file holding it, as the kaggle client reads "
+        "KAGGLE_API_TOKEN (usually EnvVar('KAGGLE_API_TOKEN')). Takes precedence over username/key.",
     )
     max_attempts: int = Field(
         default=5,
@@ -102,18 +138,35 @@ class KaggleApiResource(LeaderboardSource):
         default=60.0,
         gt=0,
         description="Longest wait for Kaggle to accept the connection, to answer, or to send the "
-        "next bytes of the download, in seconds; a stalled attempt fails after it (and is retried).",
+        "next bytes, and the time one attempt may take to receive the whole download, in seconds; "
+        "an attempt that runs over fails (and is retried).",
     )
 
     def download_leaderboard(self, competition: str) -> LeaderboardDownload:
         validate_slug(competition)
-        config_values = self._config_values(competition)
+        credentials = self._credentials(competition)
+        secrets = _secret_forms(credentials)
+        try:
+            file_name, content = self._download_with_retries(competition, credentials, secrets)
+        except LeaderboardDownloadError as error:
+            # The cause may quote Kaggle or an exception about the request, and the exceptions it
+            # came from hold those texts unredacted: only the redacted cause leaves, chained to none.
+            raise LeaderboardDownloadError(competition, _redact(error.cause, secrets)) from None
+        return LeaderboardDownload(
+            competition=competition,
+            file_name=file_name,
+            content=content,
+            downloaded_at=datetime.now(timezone.utc),
+        )
+
+    def _download_with_retries(
+        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...]
+    ) -> tuple[str, bytes]:
         logger = dg.get_dagster_logger()
         attempt = 1
         while True:
             try:
-                file_name, content = self._download_once(competition, config_values)
-                break
+                return self._download_once(competition, credentials, secrets)
             except _Retryable as failure:
                 if attempt >= self.max_attempts:
                     raise LeaderboardDownloadError(
@@ -123,24 +176,21 @@ class KaggleApiResource(LeaderboardSource):
                 delay = self._delay(attempt, failure.retry_after)
                 attempt += 1
                 logger.warning(
-                    f"competition '{competition}': {failure.cause}, retrying in {delay:.1f} s "
-                    f"(attempt {attempt}/{self.max_attempts})"
+                    _redact(
+                        f"competition '{competition}': {failure.cause}, retrying in {delay:.1f} s "
+                        f"(attempt {attempt}/{self.max_attempts})",
+                        secrets,
+                    )
                 )
                 _sleep(delay)
-        return LeaderboardDownload(
-            competition=competition,
-            file_name=file_name,
-            content=content,
-            downloaded_at=datetime.now(timezone.utc),
-        )
 
-    def _config_values(self, competition: str) -> dict[str, str]:
-        """The credentials in the shape KaggleApi keeps them, without its authenticate(): that one
-        reads ~/.kaggle and env vars on its own, calls the network for tokens and exit()s when empty."""
+    def _credentials(self, competition: str) -> dict[str, str]:
+        """KaggleClient's credential arguments, from this resource's fields only (KaggleApi's
+        authenticate() would read ~/.kaggle and env vars on its own and exit() when empty)."""
         if self.api_token:
-            return {"token": self.api_token}
+            return {"api_token": _token_value(self.api_token, competition)}
         if self.username and self.key:
-            return {"username": self.username, "key": self.key}
+            return {"username": self.username, "password": self.key}
         if self.username or self.key:
             present, absent = ("KAGGLE_USERNAME", "KAGGLE_KEY") if self.username else ("KAGGLE_KEY", "KAGGLE_USERNAME")
             cause = f"Kaggle credentials are incomplete: {present} is set but {absent} is not"
@@ -150,109 +200,87 @@ class KaggleApiResource(LeaderboardSource):
             competition, f"{cause}; set KAGGLE_API_TOKEN, or both KAGGLE_USERNAME and KAGGLE_KEY"
         )
 
-    def _download_once(self, competition: str, config_values: dict[str, str]) -> tuple[str, bytes]:
-        api = _new_kaggle_api()
-        api.config_values = config_values
-        request = _download_leaderboard_request(competition)
+    def _download_once(
+        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...]
+    ) -> tuple[str, bytes]:
+        deadline = time.monotonic() + self.timeout_seconds
+        request = ApiDownloadLeaderboardRequest()
+        request.competition_name = competition
         with tempfile.TemporaryDirectory(prefix="kaggle-lb-") as directory:
             zip_path = os.path.join(directory, f"{competition}.zip")
             try:
                 # The same call as competition_leaderboard_download, minus its download_file: that
                 # one retries on its own (5 times, sleeping up to 32 s, resuming with a request
-                # that hangs) and has no size limit. Retries are this resource's job.
-                with api.build_kaggle_client() as client:
-                    # Entering the client created its session; kaggle 2.2.5 offers no other hook.
+                # that hangs) and has no size limit. Retries are this resource's job. verbose=False
+                # whatever VERBOSE says: a verbose client prints each request with its credentials.
+                with KaggleClient(verbose=False, **credentials) as client:
+                    # Entering the client created its session; kagglesdk offers no other hook.
                     session = client.http_client()._session
+                    adapter = _AttemptAdapter(self.timeout_seconds, deadline)
                     for prefix in ("http://", "https://"):
-                        session.mount(prefix, _TimeoutAdapter(self.timeout_seconds))
+                        session.mount(prefix, adapter)
                     try:
                         response = client.competitions.competition_api_client.download_leaderboard(request)
-                    except TypeError as exc:
-                        # The client compares a JSON body's "code" with 400 without checking its type.
+                    except (TypeError, RecursionError) as exc:
+                        # The client compares a JSON body's "code" with 400 without checking its
+                        # type, and parses JSON nested deeper than Python's recursion limit.
                         raise LeaderboardDownloadError(
-                            competition, f"Kaggle sent an error body the kaggle client cannot read ({exc})"
+                            competition,
+                            f"Kaggle sent an error body the kaggle client cannot read ({type(exc).__name__})",
                         ) from exc
                     with response:
-                        self._save_zip(competition, response, zip_path)
+                        self._save_zip(competition, response, zip_path, deadline, secrets)
             except requests.HTTPError as exc:
-                raise self._http_error(competition, exc) from exc
-            except _RETRYABLE_REQUEST_ERRORS as exc:
-                raise _Retryable(self._redact(self._network_cause(exc))) from exc
-            except (requests.RequestException, OSError) as exc:
-                raise LeaderboardDownloadError(
-                    competition, self._redact(f"download failed: {type(exc).__name__}: {exc}")
+                raise _http_error(competition, exc, secrets) from exc
+            except _DeadlinePassed as exc:
+                raise _Retryable(
+                    f"Kaggle did not send the whole answer within {self.timeout_seconds:g} s (timeout_seconds)"
                 ) from exc
-            return read_csv_from_zip(zip_path, competition, self.max_csv_bytes)
+            except _RETRYABLE_ERRORS as exc:
+                raise _Retryable(self._network_cause(exc)) from exc
+            except _TooLarge as exc:
+                raise LeaderboardDownloadError(competition, exc.cause) from exc
+            except (requests.RequestException, Urllib3Error, OSError) as exc:
+                raise LeaderboardDownloadError(competition, f"download failed: {type(exc).__name__}: {exc}") from exc
+            with open(zip_path, "rb") as archive:
+                return read_csv_from_zip(archive, competition, self.max_csv_bytes)
 
-    def _save_zip(self, competition: str, response: requests.Response, zip_path: str) -> None:
-        """Stream the body into zip_path, capped in size; a JSON or non-ZIP body is an error."""
-        content_type = response.headers.get("Content-Type", "")
-        if "application/json" in content_type:
+    def _save_zip(
+        self,
+        competition: str,
+        response: requests.Response,
+        zip_path: str,
+        deadline: float,
+        secrets: tuple[str, ...],
+    ) -> None:
+        """Stream the body into zip_path, capped in size and time; a JSON or non-ZIP body is an error."""
+        if _is_json(response):
             # Kaggle's other error shape, {"error": {"code": ...}}, gets past the client with a 200.
-            body = next(response.iter_content(_MAX_JSON_BODY_BYTES), b"")
-            raise self._json_body_error(competition, response, body)
+            raise _json_body_error(competition, response, secrets)
         limit = self.max_csv_bytes + _ZIP_OVERHEAD_BYTES
         size = 0
         with open(zip_path, "wb") as out:
-            # A body shorter than its Content-Length raises ChunkedEncodingError here (retried).
-            for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+            # A body shorter than its Content-Length raises ProtocolError here (retried).
+            for chunk in _body_chunks(response, limit, deadline, "the leaderboard download"):
                 size += len(chunk)
-                if size > limit:
-                    raise LeaderboardDownloadError(
-                        competition, f"the leaderboard download is larger than the limit of {limit} bytes"
-                    )
                 out.write(chunk)
         with open(zip_path, "rb") as downloaded:
-            head = downloaded.read(_SHOWN_BODY_CHARS)
+            head = downloaded.read(_REDACTED_WINDOW)
         if not head:
             raise LeaderboardDownloadError(competition, "the leaderboard download is empty (Kaggle sent no bytes)")
         if not head.startswith(_ZIP_SIGNATURES):
+            content_type = response.headers.get("Content-Type", "") or "no Content-Type"
             raise LeaderboardDownloadError(
                 competition,
                 f"the leaderboard download is not a readable ZIP: Kaggle sent {size} bytes of "
-                f"{content_type or 'no Content-Type'} starting {_shown(head)}",
+                f"{_shown(content_type, secrets)} starting {_shown(head, secrets)!r}",
             )
 
-    def _json_body_error(self, competition: str, response: requests.Response, body: bytes) -> Exception:
-        status, message = _json_error_fields(body)
-        if status is not None:
-            return self._error_for_status(competition, status, message, response)
-        return LeaderboardDownloadError(
-            competition, self._redact(f"Kaggle sent JSON instead of the leaderboard ZIP: {_shown(body)}")
-        )
-
-    def _network_cause(self, exc: requests.RequestException) -> str:
+    def _network_cause(self, exc: Exception) -> str:
         cause = f"{type(exc).__name__}: {exc}"
-        # A read timeout while streaming the body comes wrapped in a ConnectionError.
-        if isinstance(exc, requests.Timeout) or any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
+        if isinstance(exc, (requests.Timeout, ReadTimeoutError)):
             return f"Kaggle did not answer within {self.timeout_seconds:g} s (timeout_seconds); {cause}"
         return cause
-
-    def _http_error(self, competition: str, exc: requests.HTTPError) -> Exception:
-        status, message = _status_and_message(exc)
-        return self._error_for_status(competition, status, message, exc.response)
-
-    def _error_for_status(
-        self, competition: str, status: int, message: str, response: Optional[requests.Response]
-    ) -> Exception:
-        detail = self._redact(f" (Kaggle said: {message})" if message else "")
-        if status == 429 or status >= 500:
-            return _Retryable(f"HTTP {status}{detail}", _retry_after_seconds(response))
-        if status == 401:
-            cause = (
-                "HTTP 401: Kaggle rejected the credentials; check KAGGLE_API_TOKEN "
-                "(or KAGGLE_USERNAME and KAGGLE_KEY)"
-            )
-        elif status == 403:
-            cause = (
-                "HTTP 403: these credentials have no access to the competition; usually its rules "
-                f"have not been accepted yet: accept them at https://www.kaggle.com/competitions/{competition}/rules"
-            )
-        elif status == 404:
-            cause = "HTTP 404: no such competition on Kaggle; check the slug"
-        else:
-            cause = f"HTTP {status}"
-        return LeaderboardDownloadError(competition, cause + detail)
 
     def _delay(self, failed_attempt: int, retry_after: Optional[float]) -> float:
         if retry_after is not None:
@@ -260,34 +288,115 @@ class KaggleApiResource(LeaderboardSource):
         ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (failed_attempt - 1))
         return random.uniform(0, ceiling)
 
-    def _redact(self, text: str) -> str:
-        # Belt and braces: requests' messages only carry URLs, but a secret must never reach a log.
-        for secret in (self.key, self.api_token):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+
+def _token_value(api_token: str, competition: str) -> str:
+    """The token itself: as kagglesdk reads KAGGLE_API_TOKEN, a value naming an existing file
+    stands for that file's text, stripped."""
+    if not os.path.exists(api_token):
+        return api_token
+    try:
+        with open(api_token, encoding="utf-8") as token_file:
+            token = token_file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        cause = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise LeaderboardDownloadError(
+            competition, f"KAGGLE_API_TOKEN names the file {api_token}, which cannot be read: {cause}"
+        ) from None
+    if not token:
+        raise LeaderboardDownloadError(competition, f"KAGGLE_API_TOKEN names the file {api_token}, which is empty")
+    return token
 
 
-def _new_kaggle_api():
-    # Imported lazily: importing `kaggle` runs KaggleApi().authenticate() at module import, which
-    # reads ~/.kaggle, may call the network and prints an "Authentication required" banner when it
-    # finds nothing. The banner is noise here (credentials come from this resource), so it is hidden.
-    with contextlib.redirect_stdout(io.StringIO()):
-        from kaggle.api.kaggle_api_extended import KaggleApi
-    return KaggleApi()
+def _secret_forms(credentials: dict[str, str]) -> tuple[str, ...]:
+    """Every form of the credentials a message could quote, longest first: the token or key,
+    user:key, and each of them in base64 (a Basic header holds user:key so)."""
+    secrets = [credentials.get("api_token"), credentials.get("password")]
+    if credentials.get("password"):
+        secrets.append(f"{credentials['username']}:{credentials['password']}")
+    forms = set()
+    for secret in filter(None, secrets):
+        # Unpadded, base64 also matches inside a padded copy.
+        forms |= {secret, base64.b64encode(secret.encode()).decode().rstrip("=")}
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
-def _download_leaderboard_request(competition: str):
-    from kagglesdk.competitions.types.competition_api_service import ApiDownloadLeaderboardRequest
-
-    request = ApiDownloadLeaderboardRequest()
-    request.competition_name = competition
-    return request
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, _REDACTED)
+    return text
 
 
-def _shown(body: bytes) -> str:
-    """The start of a body, safe to put in a message."""
-    return repr(body[:_SHOWN_BODY_CHARS].decode("utf-8", errors="replace"))
+def _shown(data: bytes | str, secrets: tuple[str, ...]) -> str:
+    """The start of a server's text, safe to put in a message: redacted, then cut (in that order,
+    so that no secret is left in part)."""
+    if isinstance(data, bytes):
+        data = data[:_REDACTED_WINDOW].decode("utf-8", errors="replace")
+    text = _redact(data[:_REDACTED_WINDOW], secrets)
+    if len(text) > _SHOWN_CHARS:
+        text = text[:_SHOWN_CHARS] + "…"
+    return text
+
+
+def _is_json(response: requests.Response) -> bool:
+    return "application/json" in response.headers.get("Content-Type", "")
+
+
+def _body_chunks(response: requests.Response, limit: int, deadline: float, what: str) -> Iterator[bytes]:
+    """The body, decoded, in chunks of one socket read each, so that the deadline is checked
+    between reads (a server dripping bytes never trips the read timeout); past `limit` bytes, even
+    compressed ones (urllib3 inflates no more than it is asked for), it is refused with _TooLarge."""
+    size = 0
+    while chunk := response.raw.read1(_DOWNLOAD_CHUNK, decode_content=True):
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"{what} is larger than the limit of {limit} bytes")
+        if time.monotonic() > deadline:
+            raise _DeadlinePassed()
+        yield chunk
+
+
+def _json_body_error(competition: str, response: requests.Response, secrets: tuple[str, ...]) -> Exception:
+    status, message = _json_error_fields(response.content)
+    if status is not None:
+        return _error_for_status(competition, status, message, response, secrets)
+    return LeaderboardDownloadError(
+        competition, f"Kaggle sent JSON instead of the leaderboard ZIP: {_shown(response.content, secrets)!r}"
+    )
+
+
+def _http_error(competition: str, exc: requests.HTTPError, secrets: tuple[str, ...]) -> Exception:
+    """The HTTP status, or the `code` of a JSON error body (Kaggle can send one with a 200)."""
+    response = exc.response
+    status = response.status_code if response is not None else 0
+    message = ""
+    if response is not None and _is_json(response):
+        code, message = _json_error_fields(response.content)
+        if code is not None:
+            status = code
+    return _error_for_status(competition, status, message, response, secrets)
+
+
+def _error_for_status(
+    competition: str, status: int, message: str, response: Optional[requests.Response], secrets: tuple[str, ...]
+) -> Exception:
+    detail = f" (Kaggle said: {_shown(message, secrets)})" if message else ""
+    if status == 429 or status >= 500:
+        return _Retryable(f"HTTP {status}{detail}", _retry_after_seconds(response))
+    if status == 401:
+        cause = (
+            "HTTP 401: Kaggle rejected the credentials; check KAGGLE_API_TOKEN "
+            "(or KAGGLE_USERNAME and KAGGLE_KEY)"
+        )
+    elif status == 403:
+        cause = (
+            "HTTP 403: these credentials have no access to the competition; usually its rules "
+            f"have not been accepted yet: accept them at https://www.kaggle.com/competitions/{competition}/rules"
+        )
+    elif status == 404:
+        cause = "HTTP 404: no such competition on Kaggle; check the slug"
+    else:
+        cause = f"HTTP {status}"
+    return LeaderboardDownloadError(competition, cause + detail)
 
 
 def _json_error_fields(body: bytes) -> tuple[Optional[int], str]:
@@ -295,7 +404,7 @@ def _json_error_fields(body: bytes) -> tuple[Optional[int], str]:
     {"error": {"code", "message"}}; code is None when the body holds no error code >= 400."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, ""
     if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
         parsed = parsed["error"]
@@ -306,18 +415,6 @@ def _json_error_fields(body: bytes) -> tuple[Optional[int], str]:
     if isinstance(code, int) and not isinstance(code, bool) and code >= 400:
         return code, message
     return None, message
-
-
-def _status_and_message(exc: requests.HTTPError) -> tuple[int, str]:
-    """The HTTP status, or the `code` of a JSON error body (Kaggle can send one with a 200)."""
-    response = exc.response
-    status = response.status_code if response is not None else 0
-    message = ""
-    if response is not None and "application/json" in response.headers.get("Content-Type", ""):
-        code, message = _json_error_fields(response.content)
-        if code is not None:
-            status = code
-    return status, message
 
 
 def _retry_after_seconds(response: Optional[requests.Response]) -> Optional[float]:

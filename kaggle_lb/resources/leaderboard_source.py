@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Optional, Union
 
 import dagster as dg
 from pydantic import Field
@@ -23,6 +25,9 @@ DEFAULT_MAX_CSV_BYTES = 200 * 1024 * 1024
 # "..", a dot, a space) could point a file path outside the directory it is joined to.
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _READ_CHUNK = 1024 * 1024
+# The member's name becomes run metadata; Kaggle's are "<slug>-publicleaderboard-<time>.csv", and
+# no file system takes a longer name.
+_MAX_MEMBER_NAME_CHARS = 255
 
 
 @dataclass(frozen=True)
@@ -79,23 +84,20 @@ def _read_capped(stream, competition: str, what: str, max_bytes: int) -> bytes:
 
 
 def read_csv_from_zip(
-    zip_bytes_or_path: Union[bytes, str, os.PathLike],
+    zip_file: Union[bytes, BinaryIO],
     competition: str,
     max_csv_bytes: int = DEFAULT_MAX_CSV_BYTES,
 ) -> tuple[str, bytes]:
-    """Return (member name, bytes) of the single CSV inside a leaderboard ZIP.
+    """Return (member name, bytes) of the single CSV inside a leaderboard ZIP, given as bytes or
+    as a binary file open for reading.
 
     The member is read in memory, never extracted: Kaggle's member names contain colons,
     which some file systems refuse, and nothing from the archive should pick a path on disk.
     """
-    if isinstance(zip_bytes_or_path, bytes):
-        if not zip_bytes_or_path:
-            raise LeaderboardDownloadError(competition, "the leaderboard download is empty")
-        source = io.BytesIO(zip_bytes_or_path)
-    else:
-        if os.path.getsize(zip_bytes_or_path) == 0:
-            raise LeaderboardDownloadError(competition, f"the leaderboard download {zip_bytes_or_path} is empty")
-        source = zip_bytes_or_path
+    source = io.BytesIO(zip_file) if isinstance(zip_file, bytes) else zip_file
+    if source.seek(0, os.SEEK_END) == 0:
+        raise LeaderboardDownloadError(competition, "the leaderboard download is empty")
+    source.seek(0)
 
     try:
         with zipfile.ZipFile(source) as archive:
@@ -115,6 +117,12 @@ def read_csv_from_zip(
                     competition, f"the leaderboard ZIP holds {len(csv_members)} CSV files, expected one: {names}"
                 )
             member = csv_members[0]
+            if len(member.filename) > _MAX_MEMBER_NAME_CHARS:
+                raise LeaderboardDownloadError(
+                    competition,
+                    f"the leaderboard ZIP's CSV member has a name of {len(member.filename)} characters, "
+                    f"over the limit of {_MAX_MEMBER_NAME_CHARS}",
+                )
             what = f"leaderboard CSV {member.filename!r}"
             if member.file_size > max_csv_bytes:
                 raise LeaderboardDownloadError(
@@ -144,11 +152,12 @@ class LocalExportsResource(LeaderboardSource):
         directory = Path(self.directory)
         zip_path = directory / f"{competition}.zip"
         csv_path = directory / f"{competition}.csv"
-        if zip_path.is_file():
-            file_name, content = read_csv_from_zip(zip_path, competition, self.max_csv_bytes)
-        elif csv_path.is_file():
-            with csv_path.open("rb") as stream:
-                content = _read_capped(stream, competition, f"leaderboard CSV {str(csv_path)!r}", self.max_csv_bytes)
+        if (export := _open_export(zip_path, competition)) is not None:
+            with export:
+                file_name, content = read_csv_from_zip(export, competition, self.max_csv_bytes)
+        elif (export := _open_export(csv_path, competition)) is not None:
+            with export:
+                content = _read_capped(export, competition, f"leaderboard CSV {str(csv_path)!r}", self.max_csv_bytes)
             file_name = csv_path.name
         else:
             raise LeaderboardDownloadError(
@@ -160,3 +169,27 @@ class LocalExportsResource(LeaderboardSource):
             content=content,
             downloaded_at=datetime.now(timezone.utc),
         )
+
+
+def _open_export(path: Path, competition: str) -> Optional[BinaryIO]:
+    """The export at `path` open for reading, or None when there is none. Only a regular file is
+    read: a symbolic link could point anywhere outside the directory, and a FIFO or device is no
+    export. O_NOFOLLOW refuses a link in the open itself and the check is on the file opened, so
+    the path cannot be swapped in between; O_NONBLOCK keeps the open of a FIFO from waiting."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        cause = "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be opened: {exc.strerror}"
+        raise LeaderboardDownloadError(
+            competition, f"the leaderboard export {path} {cause}; only a regular file in the directory is read"
+        ) from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise LeaderboardDownloadError(
+            competition, f"the leaderboard export {path} is {kind}; only a regular file in the directory is read"
+        )
+    return os.fdopen(descriptor, "rb")

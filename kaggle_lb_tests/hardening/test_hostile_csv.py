@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from kaggle_lb.errors import LeaderboardFormatError, LeaderboardValidationError
+from kaggle_lb.errors import MAX_CAUSE_CHARS, LeaderboardFormatError, LeaderboardValidationError
 from kaggle_lb.leaderboard.parsing import MAX_TEAM_NAME_CHARS, parse_leaderboard
 from kaggle_lb.resources.leaderboard_source import LocalExportsResource
 from kaggle_lb.storage import registry, standings
@@ -87,6 +87,41 @@ def test_a_team_name_longer_than_the_column_is_a_validation_error():
     parse_leaderboard(board(f"1,10,{'x' * MAX_TEAM_NAME_CHARS},2026-01-01 00:00:00,0.5,1,a"), SLUG)
 
 
+@pytest.mark.parametrize("rank", ["-0", "00", "+0"])
+def test_only_a_literal_0_rank_marks_a_benchmark(rank):
+    # Read as 0, the row would be a benchmark's: its team's members would silently lose their rank.
+    message = error_of(board(ROW, f"{rank},11,b,2026-01-01 00:00:00,0.4,1,bob"), LeaderboardValidationError)
+    assert "1 schema failure(s) in 1 row(s)" in message
+    assert f"| 2 | rank | 0 written other than as 0 (a benchmark's rank) | '{rank}' |" in message
+    parsed = parse_leaderboard(board(ROW, "0,11,b,2026-01-01 00:00:00,0.4,1,"), SLUG)
+    assert parsed["rank"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    "row, column",
+    [
+        ("3000000000,11,b,2026-01-01 00:00:00,0.4,1,bob", "rank"),
+        ("2,11,b,2026-01-01 00:00:00,0.4,3000000000,bob", "submission_count"),
+    ],
+)
+def test_a_value_past_the_stored_integer_is_a_validation_error_naming_the_row(row, column):
+    # 3e9 fits int64 but not the INTEGER columns: refused here, not by the database's write.
+    message = error_of(board(ROW, row), LeaderboardValidationError)
+    assert f"| 2 | {column} | less_than_or_equal_to(2147483647) | '3000000000' |" in message
+    # The largest stored value is still taken.
+    parsed = parse_leaderboard(board(ROW, row.replace("3000000000", "2147483647")), SLUG)
+    assert parsed[column].tolist() == [1, 2147483647]
+
+
+def test_an_error_quoting_a_huge_header_is_cut():
+    # The error names the header it found; a 1.1-million-character one must not make a message
+    # (a log line, run metadata, an alert) as long.
+    message = error_of(("Name," + "x" * 1_100_000 + "\n").encode(), LeaderboardFormatError)
+    assert "header lacks column(s) TeamId, TeamName" in message
+    assert len(message) == len(f"competition '{SLUG}': ") + MAX_CAUSE_CHARS
+    assert message.endswith("xxx…")
+
+
 def test_the_team_name_limit_is_the_columns_length():
     assert built_in_metadata(BUILT_IN).tables["leaderboard_entries"].c.kaggle_team_name.type.length == MAX_TEAM_NAME_CHARS
     assert own_metadata().tables["kaggle_lb_standings"].c.team_name.type.length == MAX_TEAM_NAME_CHARS
@@ -127,8 +162,9 @@ def test_a_50_mb_field_parses_or_fails_cleanly_in_bounded_memory():
     done = subprocess.run([sys.executable, "-c", _BIG_FIELD_SCRIPT], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     peak_growth_mb = int(done.stdout.strip())
-    # A handful of copies of the field (bytes, text, parser buffer, the cell), not an explosion.
-    assert peak_growth_mb < 400
+    # A bounded number of copies of the field (bytes, text, parser buffers, the cell: about eight
+    # of 50 MB), not an explosion.
+    assert peak_growth_mb < 512
 
 
 # --- through the assets: the standings never change on a bad board ------------------------------
@@ -158,8 +194,14 @@ def current_standings(database) -> dict[str, int]:
         (board(ROW + ",extra"), "more fields than the header"),
         (GOOD_BOARD + b"3,11,Caf\xe9,2026-01-01 00:00:00,0.4,1,bob\n", "not valid UTF-8"),
         (board(f"1,10,{'x' * 5000},2026-01-01 00:00:00,0.5,1,alice"), "longer than 1024 characters"),
+        (board(ROW, "-0,11,b,2026-01-01 00:00:00,0.4,1,bob"), "0 written other than as 0"),
+        (board("3000000000,10,a,2026-01-01 00:00:00,0.5,1,alice"), "less_than_or_equal_to(2147483647)"),
+        (board("1,10,a,2026-01-01 00:00:00,0.5,3000000000,alice"), "less_than_or_equal_to(2147483647)"),
     ],
-    ids=["wrong-columns", "duplicate-team-id", "score", "rank", "feb-30", "25-61", "nul", "extra-field", "latin1", "long-name"],
+    ids=[
+        "wrong-columns", "duplicate-team-id", "score", "rank", "feb-30", "25-61", "nul", "extra-field", "latin1",
+        "long-name", "minus-zero-rank", "rank-over-int32", "submissions-over-int32",
+    ],
 )
 def test_a_hostile_board_fails_validation_and_keeps_the_standings(sync, site, exports, content, error):
     (exports / f"{SLUG}.csv").write_bytes(GOOD_BOARD)

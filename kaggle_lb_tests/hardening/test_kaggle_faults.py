@@ -6,20 +6,36 @@ The 401/403/404/400 answers, a top-level JSON error in a 200, 429 with Retry-Aft
 refused connection and missing credentials are covered in resources/test_kaggle_api.py.
 """
 
+import functools
 import io
 import json
 import os
 import socket
+import subprocess
+import sys
+import textwrap
 import time
+import tracemalloc
 import zipfile
+import zlib
 
 import pytest
+from dagster import DagsterEventType
+from kagglesdk import get_access_token_from_env
 
-from kaggle_lb.errors import LeaderboardDownloadError
+from kaggle_lb.errors import MAX_CAUSE_CHARS, LeaderboardDownloadError
 from kaggle_lb.resources import kaggle_api
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
 from kaggle_lb_tests.databases import dump_entries
-from kaggle_lb_tests.fake_kaggle import DROP_MID_BODY, STALL_BEFORE_HEADERS, STALL_MID_BODY, leaderboard_zip
+from kaggle_lb_tests.fake_kaggle import (
+    DOWNLOAD_LEADERBOARD_PATH,
+    DRIP_INTERVAL,
+    DROP_MID_BODY,
+    SLOW_DRIP,
+    STALL_BEFORE_HEADERS,
+    STALL_MID_BODY,
+    leaderboard_zip,
+)
 from kaggle_lb_tests.hardening.conftest import GOOD_BOARD, SLUG, AssetSync, assert_clear_failure
 
 MEMBER = f"{SLUG}-publicleaderboard-2026-11-28T10:00:00.csv"
@@ -114,9 +130,167 @@ def test_a_connection_dropped_on_every_attempt_gives_up(fake_kaggle, download_tm
 
     message = failure(fake_kaggle, max_attempts=3)
 
-    assert "gave up after 3 attempts; last error: ChunkedEncodingError" in message
+    assert "gave up after 3 attempts; last error: ProtocolError: ('Connection broken: IncompleteRead" in message
     assert len(fake_kaggle.requests) == 3
     assert list(download_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("answer", ["zip", "json"])
+def test_a_dripping_answer_ends_at_the_attempts_deadline(fake_kaggle, download_tmp, sleeps, answer):
+    # One byte every DRIP_INTERVAL never trips the read timeout; only the attempt's deadline ends it.
+    fake_kaggle.set_board(SLUG, GOOD_BOARD)
+    for _ in range(2):
+        if answer == "zip":
+            fake_kaggle.queue_fault(SLUG, SLOW_DRIP)
+        else:
+            body, headers = json_answer({"code": 404, "message": "Competition not found. " * 20})
+            fake_kaggle.queue_response(SLUG, 404, body, headers, fault=SLOW_DRIP)
+    drip_seconds = len(fake_kaggle._boards[SLUG]) * DRIP_INTERVAL
+    assert drip_seconds > 4 * TIMEOUT  # the whole answer would take longer than two deadlines
+
+    started = time.monotonic()
+    message = failure(fake_kaggle)
+    elapsed = time.monotonic() - started
+
+    assert message == (
+        f"competition '{SLUG}': gave up after 2 attempts; last error: "
+        f"Kaggle did not send the whole answer within {TIMEOUT:g} s (timeout_seconds)"
+    )
+    assert elapsed < 2 * (2 * TIMEOUT)  # each attempt ended within twice its deadline
+    assert len(fake_kaggle.requests) == 2
+    assert list(download_tmp.iterdir()) == []
+
+
+_STALLED_TOKEN_CHECK_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from kaggle_lb.resources.kaggle_api import KaggleApiResource
+
+    resource = KaggleApiResource(api_token="a-token", timeout_seconds=float(sys.argv[1]), max_attempts=1)
+    started = time.monotonic()
+    download = resource.download_leaderboard("demo-comp")
+    print(time.monotonic() - started, len(download.content))
+    """
+)
+
+
+def test_a_stalled_token_check_cannot_hang_the_download(fake_kaggle, monkeypatch):
+    # With KAGGLE_API_TOKEN set, importing the kaggle package checks the token (IntrospectToken)
+    # with no timeout. A fresh interpreter, so that no earlier import in this one hides it.
+    fake_kaggle.set_board(SLUG, GOOD_BOARD)
+    fake_kaggle.stall_token_checks()
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "a-token")
+    timeout = 2.0
+
+    done = subprocess.run(
+        [sys.executable, "-c", _STALLED_TOKEN_CHECK_SCRIPT, str(timeout)], capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    elapsed, size = done.stdout.split()
+    assert int(size) == len(GOOD_BOARD)
+    assert float(elapsed) < 2 * timeout
+    assert [r.path for r in fake_kaggle.requests if r.path == DOWNLOAD_LEADERBOARD_PATH] == [DOWNLOAD_LEADERBOARD_PATH]
+
+
+# --- credentials -----------------------------------------------------------------------------------
+
+
+def test_a_token_file_is_read_as_the_kaggle_client_reads_it(fake_kaggle, tmp_path, monkeypatch):
+    token_file = tmp_path / "access_token"
+    token_file.write_text("  the-token-in-the-file\n")
+    fake_kaggle.accept_credentials(token="the-token-in-the-file")
+    fake_kaggle.set_board(SLUG, GOOD_BOARD)
+    # The client's own reading of KAGGLE_API_TOKEN naming a file, for comparison.
+    monkeypatch.setenv("KAGGLE_API_TOKEN", str(token_file))
+    assert get_access_token_from_env() == ("the-token-in-the-file", "KAGGLE_API_TOKEN")
+
+    download = resource(api_token=str(token_file)).download_leaderboard(SLUG)
+
+    assert download.content == GOOD_BOARD
+    assert [r.auth for r in fake_kaggle.requests] == ["bearer"]  # the file's token, not its path
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda path: path.write_text(" \n"), "which is empty"),
+    (lambda path: path.mkdir(), "which cannot be read: Is a directory"),
+], ids=["empty", "directory"])
+def test_a_token_file_that_holds_no_token_is_a_clear_error(fake_kaggle, tmp_path, make, expected):
+    token_file = tmp_path / "access_token"
+    make(token_file)
+
+    message = failure(fake_kaggle, api_token=str(token_file))
+
+    assert message == f"competition '{SLUG}': KAGGLE_API_TOKEN names the file {token_file}, {expected}"
+    assert fake_kaggle.requests == []
+
+
+# --- sizes: Kaggle's answers are read and quoted capped -------------------------------------------
+
+
+@functools.cache
+def gzip_json_bomb(inflated_size: int) -> bytes:
+    """A gzip-encoded JSON error of `inflated_size` bytes, about a thousandth of that compressed."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+    parts = [compressor.compress(b'{"code": 404, "message": "')]
+    parts += [compressor.compress(b"a" * 2**20) for _ in range(inflated_size // 2**20)]
+    parts += [compressor.compress(b'"}'), compressor.flush()]
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_a_gzip_bomb_json_answer_is_refused_in_bounded_memory(fake_kaggle, download_tmp, sleeps, status):
+    bomb = gzip_json_bomb(2**30)
+    assert len(bomb) < 2 * 2**20  # 1 GiB of JSON in about 1 MB on the wire
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    fake_kaggle.queue_response(SLUG, status, bomb, headers)
+
+    tracemalloc.start()
+    try:
+        message = failure(fake_kaggle)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert message == (
+        f"competition '{SLUG}': Kaggle's JSON answer (HTTP {status}) is larger than the limit of 65536 bytes"
+    )
+    # The client parses JSON whole; inflated, this one would take over a gigabyte.
+    assert peak < 32 * 2**20
+    assert len(fake_kaggle.requests) == 1
+    assert list(download_tmp.iterdir()) == []
+
+
+def _many_members():
+    return zip_of({f"readme-{i:05}.txt": b"" for i in range(20_000)})
+
+
+@pytest.mark.parametrize(
+    "status, make_body, headers, expected, longest",
+    [
+        (404, lambda: json.dumps({"code": 404, "message": "x" * 60_000}).encode(),
+         {"Content-Type": "application/json"}, "(Kaggle said: xxxx", 300),
+        (200, lambda: json.dumps({"error": {"code": 403, "message": "x" * 60_000}}).encode(),
+         {"Content-Type": "application/json"}, "(Kaggle said: xxxx", 400),
+        (200, lambda: json.dumps({"data": "x" * 60_000}).encode(),
+         {"Content-Type": "application/json"}, "Kaggle sent JSON instead of the leaderboard ZIP", 300),
+        (200, lambda: b"<html>" + b"x" * 2**20, {"Content-Type": "text/html"}, "bytes of text/html starting", 400),
+        (200, lambda: b"<html>", {"Content-Type": "text/html; " + "x" * 60_000}, "bytes of text/html", 400),
+        (200, _many_members, {}, "the leaderboard ZIP holds no CSV file (members: ['readme-00000.txt'", MAX_CAUSE_CHARS),
+        (200, lambda: zip_of({"x" * 300 + ".csv": GOOD_BOARD}), {},
+         "the leaderboard ZIP's CSV member has a name of 304 characters, over the limit of 255", 300),
+    ],
+    ids=["json-404", "nested-json-403", "json-without-error", "html", "content-type", "20000-members", "member-name"],
+)
+def test_messages_stay_short_whatever_kaggle_sends(
+    fake_kaggle, download_tmp, sleeps, status, make_body, headers, expected, longest
+):
+    fake_kaggle.queue_response(SLUG, status, make_body(), headers)
+
+    message = failure(fake_kaggle)
+
+    assert expected in message
+    assert len(message) <= len(f"competition '{SLUG}': ") + longest
 
 
 # --- bodies that are not one readable leaderboard ZIP: never retried ------------------------------
@@ -325,3 +499,20 @@ def test_a_kaggle_fault_fails_the_download_step_and_keeps_the_standings(
     assert dump_entries(site) == before
     assert raw_file.read_bytes() == GOOD_BOARD
     assert list(download_tmp.iterdir()) == []
+
+
+def test_a_long_cause_is_cut_in_the_runs_failure_and_its_metadata(site, fake_kaggle, download_tmp, tmp_path):
+    fake_kaggle.set_board(SLUG, GOOD_BOARD)
+    sync = AssetSync(site, resource(), tmp_path / "raw")
+    assert sync().success
+    before = dump_entries(site)
+    fake_kaggle.queue_response(SLUG, 200, _many_members())
+
+    result = sync()
+
+    assert_clear_failure(result, "raw_leaderboard_csv", "the leaderboard ZIP holds no CSV file (members: [")
+    [failed] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    data = failed.step_failure_data.user_failure_data
+    assert len(data.description) <= len(f"competition '{SLUG}': ") + MAX_CAUSE_CHARS
+    assert len(data.metadata["cause"].value) == MAX_CAUSE_CHARS
+    assert dump_entries(site) == before

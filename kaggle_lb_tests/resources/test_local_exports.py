@@ -1,6 +1,7 @@
 """LocalExportsResource and the ZIP reading it shares with the Kaggle API source."""
 
 import io
+import os
 import zipfile
 from datetime import timezone
 
@@ -61,6 +62,55 @@ def test_missing_export_names_the_paths_looked_at(tmp_path):
     assert str(tmp_path / "titanic.csv") in str(raised.value)
 
 
+@pytest.mark.parametrize("extension", ["zip", "csv"])
+@pytest.mark.parametrize("target", ["outside", "inside", "dangling"])
+def test_a_symbolic_link_is_refused_wherever_it_points(tmp_path, csv_bytes, extension, target):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    content = make_zip({MEMBER: csv_bytes}) if extension == "zip" else csv_bytes
+    pointed_at = {"outside": tmp_path / "secret", "inside": exports / "real", "dangling": tmp_path / "gone"}[target]
+    if target != "dangling":
+        pointed_at.write_bytes(content)
+    link = exports / f"{SLUG}.{extension}"
+    link.symlink_to(pointed_at)
+
+    with pytest.raises(LeaderboardDownloadError) as raised:
+        LocalExportsResource(directory=str(exports)).download_leaderboard(SLUG)
+
+    assert raised.value.competition == SLUG
+    assert str(raised.value) == (
+        f"competition '{SLUG}': the leaderboard export {link} is a symbolic link; "
+        "only a regular file in the directory is read"
+    )
+
+
+def test_a_symbolic_link_to_a_zip_does_not_fall_back_to_the_csv(tmp_path, csv_bytes):
+    (tmp_path / "elsewhere.zip").write_bytes(make_zip({MEMBER: csv_bytes}))
+    (tmp_path / f"{SLUG}.zip").symlink_to(tmp_path / "elsewhere.zip")
+    (tmp_path / f"{SLUG}.csv").write_bytes(csv_bytes)
+
+    with pytest.raises(LeaderboardDownloadError, match="is a symbolic link"):
+        LocalExportsResource(directory=str(tmp_path)).download_leaderboard(SLUG)
+
+
+@pytest.mark.parametrize(
+    "make, kind",
+    [(os.mkdir, "a directory"), (os.mkfifo, "a device, FIFO or socket")],
+    ids=["directory", "fifo"],
+)
+@pytest.mark.parametrize("extension", ["zip", "csv"])
+def test_anything_but_a_regular_file_is_refused(tmp_path, extension, make, kind):
+    path = tmp_path / f"{SLUG}.{extension}"
+    make(path)  # a FIFO nobody writes to: opening it to read would wait forever
+
+    with pytest.raises(LeaderboardDownloadError) as raised:
+        LocalExportsResource(directory=str(tmp_path)).download_leaderboard(SLUG)
+
+    assert str(raised.value) == (
+        f"competition '{SLUG}': the leaderboard export {path} is {kind}; only a regular file in the directory is read"
+    )
+
+
 @pytest.mark.parametrize("slug", ["../secrets", "a/b", "..", "/etc/passwd", "Titanic", "titanic.csv", "x y", ""])
 def test_bad_slug_is_rejected(tmp_path, slug):
     (tmp_path.parent / "secrets.csv").write_bytes(b"a,b\n1,2\n")
@@ -94,6 +144,7 @@ def test_oversized_csv_export_is_an_error(tmp_path):
         ({"/abs/x.csv": b"x"}, "unsafe path"),
         ({"..\\x.csv": b"x"}, "unsafe path"),
         ({MEMBER: b""}, "is empty"),
+        ({"x" * 300 + ".csv": b"x"}, "CSV member has a name of 304 characters, over the limit of 255"),
     ],
 )
 def test_bad_zip_contents_are_errors(members, expected):
@@ -139,8 +190,9 @@ def test_a_zip_that_lies_about_its_size_is_not_inflated_past_the_limit():
         read_csv_from_zip(lying, SLUG, max_csv_bytes=1000)
 
 
-def test_reads_from_a_path_too(tmp_path, csv_bytes):
+def test_reads_from_an_open_file_too(tmp_path, csv_bytes):
     path = tmp_path / "download.zip"
     path.write_bytes(make_zip({MEMBER: csv_bytes}))
 
-    assert read_csv_from_zip(path, SLUG) == (MEMBER, csv_bytes)
+    with path.open("rb") as archive:
+        assert read_csv_from_zip(archive, SLUG) == (MEMBER, csv_bytes)
