@@ -2,6 +2,7 @@
 names its competition and carries the offending rows as escaped Markdown."""
 
 import warnings
+from collections.abc import Iterator
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue, PreviewWarning
 
@@ -9,10 +10,13 @@ from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.quality.board_checks import CheckOutcome
 
 RAW = AssetKey("raw_leaderboard_csv")
+VALIDATED = AssetKey("validated_leaderboard")
 MATCHED = AssetKey("matched_entries")
 
 RAW_CHECK_DESCRIPTIONS = {
     "required_columns_check": "The CSV has every column of the current or the legacy export format.",
+}
+VALIDATED_CHECK_DESCRIPTIONS = {
     "unique_team_ids_check": "No TeamId appears on two rows.",
     "not_empty_check": "The board is not empty while the competition already has entries.",
     "row_count_drop_check": "The row count did not drop by more than the allowed fraction since the last good board.",
@@ -44,6 +48,8 @@ def specs(asset: AssetKey, descriptions: dict[str, str], blocking: bool, reads=(
         ]
 
 
+RAW_CHECK_SPECS = specs(RAW, RAW_CHECK_DESCRIPTIONS, blocking=True)
+VALIDATED_CHECK_SPECS = specs(VALIDATED, VALIDATED_CHECK_DESCRIPTIONS, blocking=True)
 MATCHED_CHECK_SPECS = specs(MATCHED, MATCHED_CHECK_DESCRIPTIONS, blocking=False)
 
 
@@ -62,3 +68,17 @@ def check_result(
         description=outcome.description,
         metadata={key: value for key, value in metadata.items() if value is not None},
     )
+
+
+def not_checked(check_specs: list[AssetCheckSpec], slug: str) -> Iterator[AssetCheckResult]:
+    """A result for each check of an asset that has nothing to check, because its competition is
+    gone (a queued run can outlive it); the partition goes with the competition."""
+    for spec in check_specs:
+        yield AssetCheckResult(
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=True,
+            severity=AssetCheckSeverity.WARN,
+            description=f"not checked: competition '{slug}' is no longer registered",
+            metadata={"competition": slug},
+        )

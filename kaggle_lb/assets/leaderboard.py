@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
@@ -23,7 +24,13 @@ from dagster import (
 from sqlalchemy.exc import DBAPIError
 
 from kaggle_lb.errors import KaggleLbError
-from kaggle_lb.assets.check_results import MATCHED_CHECK_SPECS, check_result
+from kaggle_lb.assets.check_results import (
+    MATCHED_CHECK_SPECS,
+    RAW_CHECK_SPECS,
+    VALIDATED_CHECK_SPECS,
+    check_result,
+    not_checked,
+)
 from kaggle_lb.quality.markdown import markdown_table
 from kaggle_lb.assets.users import USER_MATCH_KEYS
 from kaggle_lb.leaderboard.matching import with_unmatched_teams
@@ -42,6 +49,8 @@ TRIGGER_TAG = "kaggle_lb/trigger"
 SCHEDULED = "schedule"
 MATCHED_ENTRIES = AssetKey("matched_entries")
 RAW_LEADERBOARD = AssetKey("raw_leaderboard_csv")
+VALIDATED_LEADERBOARD = AssetKey("validated_leaderboard")
+ERROR = AssetCheckSeverity.ERROR
 
 def _failure(error: KaggleLbError) -> Failure:
     """A Dagster failure whose description and metadata name the competition and the cause."""
@@ -73,13 +82,16 @@ def _registered_competition(context: AssetExecutionContext, database: DatabaseRe
     pool="kaggle_api",
     group_name=GROUP,
     kinds={"kaggle", "csv"},
+    check_specs=RAW_CHECK_SPECS,
 )
 def raw_leaderboard_csv(
     context: AssetExecutionContext, leaderboard_source: LeaderboardSource, database: DatabaseResource
-) -> Iterator[Output[bytes]]:
-    """The leaderboard CSV exactly as Kaggle sent it, kept as a readable file per competition."""
+) -> Iterator[Output[bytes] | AssetCheckResult]:
+    """The leaderboard CSV exactly as Kaggle sent it, kept as a readable file per competition;
+    its header must name the columns of a Kaggle export (blocking, before anything parses it)."""
     slug = context.partition_key
     if _registered_competition(context, database) is None:
+        yield from not_checked(RAW_CHECK_SPECS, slug)
         return
     try:
         download = leaderboard_source.download_leaderboard(slug)
@@ -95,12 +107,17 @@ def raw_leaderboard_csv(
             "downloaded_at": MetadataValue.timestamp(download.downloaded_at),
         },
     )
+    header = board_checks.header_of(download.content)
+    yield check_result(
+        RAW_LEADERBOARD, "required_columns_check", slug, board_checks.required_columns(header, slug), ERROR
+    )
 
 
 @asset(
     partitions_def=competitions_partitions,
     group_name=GROUP,
     kinds={"pandas", "pandera"},
+    check_specs=VALIDATED_CHECK_SPECS,
     metadata={
         "dagster/column_schema": TableSchema(
             columns=[
@@ -110,16 +127,27 @@ def raw_leaderboard_csv(
         )
     },
 )
-def validated_leaderboard(context: AssetExecutionContext, raw_leaderboard_csv: bytes) -> Output[pd.DataFrame]:
-    """The board in one canonical shape whatever the export's age, validated once against
-    LeaderboardModel (the schema the UI shows)."""
+def validated_leaderboard(
+    context: AssetExecutionContext,
+    raw_leaderboard_csv: bytes,
+    database: DatabaseResource,
+    quality: QualitySettingsResource,
+) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
+    """The board in one canonical shape whatever the export's age, read and validated once
+    against LeaderboardModel (the schema the UI shows), and the board's checks on that frame
+    (blocking: a failing one keeps the board from the site's table)."""
     slug = context.partition_key
+    with database.begin() as conn:
+        competition = registry.get_competition(conn, database.tables, slug)
+        existing = standings.count_entries(conn, database.tables, competition.id) if competition else 0
+        last = standings.last_sync(conn, database.tables, competition.id) if competition else None
+    direction = competition.score_direction if competition else None
     try:
-        board = parse_leaderboard(raw_leaderboard_csv, slug)
+        board = parse_leaderboard(raw_leaderboard_csv, slug, direction)
     except KaggleLbError as error:
         raise _failure(error) from error
     legacy = board["submission_count"].isna().all() and (board["member_usernames"] == "").all()
-    return Output(
+    yield Output(
         board,
         metadata={
             "competition": slug,
@@ -129,6 +157,17 @@ def validated_leaderboard(context: AssetExecutionContext, raw_leaderboard_csv: b
             "best_score": float(board["score"].iloc[0]) if len(board) else None,
         },
     )
+    outcomes = {
+        "unique_team_ids_check": board_checks.unique_team_ids(board),
+        "not_empty_check": board_checks.not_empty(board, existing),
+        "row_count_drop_check": board_checks.row_count_drop(
+            board, last.board_rows if last else None, quality.max_row_drop_fraction, existing
+        ),
+        "scores_vary_check": board_checks.scores_vary(board, quality.min_rows_for_score_check),
+        "ranks_follow_scores_check": board_checks.ranks_follow_scores(board, direction),
+    }
+    for name, outcome in outcomes.items():
+        yield check_result(VALIDATED_LEADERBOARD, name, slug, outcome, ERROR)
 
 
 @asset(
@@ -151,6 +190,7 @@ def matched_entries(
     tables = database.tables
     competition = _registered_competition(context, database)
     if competition is None:
+        yield MaterializeResult(check_results=list(not_checked(MATCHED_CHECK_SPECS, slug)))
         return
     board = validated_leaderboard
     try:

@@ -45,6 +45,9 @@ LEGACY_COLUMNS = {
 }
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Some exports write dates the US way: 4/29/2026 10:37:56 PM.
+US_DATE_FORMAT = "%m/%d/%Y %I:%M:%S %p"
+HIGHER, LOWER = "higher", "lower"
 # 18 digits always fit in int64, so a matching value never overflows on conversion.
 _INTEGER_PATTERN = r"[+-]?\d{1,18}"
 _DATE_LAYOUT = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
@@ -57,13 +60,15 @@ MAX_TEAM_NAME_CHARS = 1024
 _MAX_VALUE_CHARS = 40
 
 
-def parse_leaderboard(content: bytes, competition: str) -> pd.DataFrame:
+def parse_leaderboard(content: bytes, competition: str, direction: str | None = None) -> pd.DataFrame:
     """Parse a Kaggle leaderboard export (current or legacy format) into `CANONICAL_COLUMNS`.
 
-    TeamName is kept byte-exact; an empty SubmissionCount becomes NA.
+    TeamName is kept byte-exact; an empty SubmissionCount becomes NA. A legacy export has no
+    rank: see `rank_legacy` for how its rows are ranked (`direction`, "higher" or "lower" is
+    better, is the competition's, when known).
     Raises LeaderboardFormatError when the bytes are not a leaderboard CSV (bad encoding,
-    no header, missing columns, broken CSV) and LeaderboardValidationError listing every row
-    that breaks `LeaderboardModel`.
+    no header, missing columns, broken CSV, a legacy board that cannot be ranked) and
+    LeaderboardValidationError listing every row that breaks `LeaderboardModel`.
     """
     typed = read_clean_export(content)
     if typed is not None:
@@ -71,22 +76,69 @@ def parse_leaderboard(content: bytes, competition: str) -> pd.DataFrame:
             return LeaderboardModel.validate(typed, lazy=True)
         except pandera.errors.SchemaErrors:
             pass  # The exact reading reports every failure with the CSV's own text.
-    return parse_text(decode(content, competition), competition)
+    return parse_text(decode(content, competition), competition, direction)
 
 
-def parse_text(text: str, competition: str) -> pd.DataFrame:
+def parse_text(text: str, competition: str, direction: str | None = None) -> pd.DataFrame:
     """The exact reading of parse_leaderboard: every column as text, then each cell converted and
     checked, so that every failing cell is reported. Takes the decoded CSV."""
     raw = _read_csv(text, competition)
     mapping = detect_columns(list(raw.columns), competition)
     board = raw[list(mapping)].rename(columns=mapping)
-    if "rank" not in board:
+    legacy = "rank" not in board
+    if legacy:
         board.insert(0, "rank", pd.Series(range(1, len(board) + 1), index=board.index).astype(str))
         board["submission_count"] = ""
         board["member_usernames"] = ""
     board = board[CANONICAL_COLUMNS]
     typed, conversion_failures = _convert(board)
-    return _validate(typed, conversion_failures, board, competition)
+    validated = _validate(typed, conversion_failures, board, competition)
+    return rank_legacy(validated, direction, competition) if legacy else validated
+
+
+def rank_legacy(board: pd.DataFrame, direction: str | None, competition: str) -> pd.DataFrame:
+    """Rank a legacy export as Kaggle ranked it. Rows in score order are ranked by row order. A
+    history export, where a TeamId repeats once per improving submission in date order, keeps
+    each team's best row and shows its own direction. Rows in another order (sorted by TeamId,
+    say) are ranked by score in the competition's direction, ties by the earlier submission;
+    without a direction that cannot be done, and is said."""
+    repeated = board["team_id"].duplicated(keep=False)
+    if repeated.any():
+        shown = _history_direction(board[repeated])
+        if shown is None:
+            return board  # true duplicates: unique_team_ids_check reports them
+        best = board.sort_values("score", ascending=shown == LOWER, kind="stable")
+        best = best.sort_values("submission_date", kind="stable").drop_duplicates("team_id", keep="last")
+        return _rank_by_score(best, shown)
+    steps = board["score"].diff().dropna()
+    if direction != HIGHER and (steps >= 0).all() or direction != LOWER and (steps <= 0).all():
+        return board
+    if direction is None:
+        raise LeaderboardFormatError(
+            competition,
+            "the legacy export's rows are not in score order (sorted by TeamId, say), and which score "
+            "is better is not set, so its ranks cannot be told: set the competition's score direction "
+            "(`kaggle-lb competitions add SLUG --score-direction higher|lower`, or the site's column)",
+        )
+    return _rank_by_score(board, direction)
+
+
+def _history_direction(repeated: pd.DataFrame) -> str | None:
+    """Which way every repeated team's scores move in date order, when they all move one way."""
+    ordered = repeated.sort_values("submission_date", kind="stable")
+    steps = ordered.groupby("team_id", sort=False)["score"].diff().dropna()
+    if len(steps) and (steps > 0).all():
+        return HIGHER
+    if len(steps) and (steps < 0).all():
+        return LOWER
+    return None
+
+
+def _rank_by_score(board: pd.DataFrame, direction: str) -> pd.DataFrame:
+    ranked = board.sort_values(
+        ["score", "submission_date"], ascending=[direction == LOWER, True], kind="stable"
+    ).reset_index(drop=True)
+    return ranked.assign(rank=np.arange(1, len(ranked) + 1, dtype=np.int64))
 
 
 def split_members(value: str) -> list[str]:
@@ -211,7 +263,11 @@ def _scores(text: pd.Series) -> pd.Series:
 
 
 def _dates(text: pd.Series) -> pd.Series:
-    return pd.to_datetime(text, format=DATE_FORMAT, errors="coerce", utc=True).astype("datetime64[ns, UTC]")
+    dates = pd.to_datetime(text, format=DATE_FORMAT, errors="coerce", utc=True).astype("datetime64[ns, UTC]")
+    other = dates.isna()
+    if other.any():
+        dates[other] = pd.to_datetime(text[other], format=US_DATE_FORMAT, errors="coerce", utc=True)
+    return dates
 
 
 def _read_csv(text: str, competition: str) -> pd.DataFrame:
@@ -287,7 +343,7 @@ def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     score = _scores(board["score"].str.strip())
     failures.append(_failures(board, "score", score.isna(), "not a number"))
     date = _dates(board["submission_date"].str.strip())
-    failures.append(_failures(board, "submission_date", date.isna(), f"not a date {DATE_FORMAT}"))
+    failures.append(_failures(board, "submission_date", date.isna(), f"not a date {DATE_FORMAT} (or {US_DATE_FORMAT})"))
     too_long = board["team_name"].str.len() > MAX_TEAM_NAME_CHARS
     failures.append(_failures(board, "team_name", too_long, f"longer than {MAX_TEAM_NAME_CHARS} characters"))
     typed = pd.DataFrame(

@@ -5,18 +5,17 @@ offending rows, so the check's metadata alone is enough to diagnose a failure in
 """
 
 import csv
-import io
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from kaggle_lb.errors import LeaderboardFormatError
-from kaggle_lb.leaderboard.parsing import detect_columns
+from kaggle_lb.leaderboard.parsing import HIGHER, LOWER, detect_columns
 from kaggle_lb.quality.markdown import markdown_table
 
 SAMPLE_ROWS = 10
-HIGHER, LOWER = "higher", "lower"
 
 
 @dataclass(frozen=True)
@@ -32,52 +31,35 @@ class CheckOutcome:
         return markdown_table(self.sample.head(SAMPLE_ROWS))
 
 
-@dataclass(frozen=True)
-class RawBoard:
-    """A board read leniently (every cell as text) so the checks can judge even a broken one."""
+def header_of(content: bytes) -> list[str]:
+    """The CSV's header row alone, read leniently: all the required-columns check needs. (Kaggle's
+    header has no quoted line break, so its first line, ended by LF, CR or CRLF, is all of it.)"""
+    first_line = re.split(rb"[\r\n]", content, maxsplit=1)[0].decode("utf-8-sig", errors="replace")
+    try:
+        return [column.strip() for column in next(csv.reader([first_line]), [])]
+    except csv.Error:
+        return [first_line.strip()]
 
-    header: list[str]
-    rows: pd.DataFrame
-    columns: dict[str, str] | None  # export column -> canonical name, None when no format fits
-    format_error: str | None
+
+def _with_rows(board: pd.DataFrame) -> pd.DataFrame:
+    """rank, team_id, team_name and score of the typed board, with each row's line in the CSV
+    (the header being line 1) for the samples an operator reads."""
+    return board[["rank", "team_id", "team_name", "score"]].assign(row=board.index + 2)[
+        ["row", "rank", "team_id", "team_name", "score"]
+    ]
 
 
-def read_raw_board(content: bytes, competition: str) -> RawBoard:
-    text = content.decode("utf-8-sig", errors="replace")
-    header = [column.strip() for column in next(csv.reader(io.StringIO(text)), [])]
+def required_columns(header: list[str], competition: str) -> CheckOutcome:
+    metadata = {"header": ",".join(header)[:500]}
     try:
         columns = detect_columns(header, competition)
-        error = None
     except LeaderboardFormatError as failure:
-        columns, error = None, failure.cause
-    try:
-        rows = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-        rows.columns = [str(c).strip() for c in rows.columns]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error):
-        rows = pd.DataFrame(columns=header)
-    return RawBoard(header=header, rows=rows, columns=columns, format_error=error)
+        return CheckOutcome(False, failure.cause, metadata)
+    return CheckOutcome(True, f"{len(columns)} required columns present", metadata)
 
 
-def _canonical(board: RawBoard) -> pd.DataFrame:
-    """rank, team_id, team_name, score with numbers where the text is numeric (NaN elsewhere)."""
-    frame = board.rows[list(board.columns)].rename(columns=board.columns)
-    if "rank" not in frame:  # legacy exports are in rank order
-        frame.insert(0, "rank", np.arange(1, len(frame) + 1))
-    return frame.assign(
-        rank=pd.to_numeric(frame["rank"], errors="coerce"),
-        score=pd.to_numeric(frame["score"], errors="coerce"),
-        row=np.arange(2, len(frame) + 2),  # the line number in the CSV, header being line 1
-    )[["row", "rank", "team_id", "team_name", "score"]]
-
-
-def required_columns(board: RawBoard) -> CheckOutcome:
-    if board.columns is None:
-        return CheckOutcome(False, board.format_error or "no leaderboard header", {"header": ",".join(board.header)})
-    return CheckOutcome(True, f"{len(board.columns)} required columns present", {"header": ",".join(board.header)})
-
-
-def unique_team_ids(board: RawBoard) -> CheckOutcome:
-    frame = _canonical(board)
+def unique_team_ids(board: pd.DataFrame) -> CheckOutcome:
+    frame = _with_rows(board)
     duplicated = frame[frame["team_id"].duplicated(keep=False)].sort_values(["team_id", "row"])
     if len(duplicated):
         count = duplicated["team_id"].nunique()
@@ -85,8 +67,8 @@ def unique_team_ids(board: RawBoard) -> CheckOutcome:
     return CheckOutcome(True, f"{len(frame)} distinct TeamIds", {"duplicated_ids": 0})
 
 
-def not_empty(board: RawBoard, existing_entries: int) -> CheckOutcome:
-    rows = len(board.rows)
+def not_empty(board: pd.DataFrame, existing_entries: int) -> CheckOutcome:
+    rows = len(board)
     metadata = {"rows": rows, "existing_entries": existing_entries}
     if rows == 0 and existing_entries > 0:
         return CheckOutcome(False, f"the board is empty but the competition has {existing_entries} entries", metadata)
@@ -94,9 +76,9 @@ def not_empty(board: RawBoard, existing_entries: int) -> CheckOutcome:
 
 
 def row_count_drop(
-    board: RawBoard, last_good_rows: int | None, max_drop_fraction: float, existing_entries: int
+    board: pd.DataFrame, last_good_rows: int | None, max_drop_fraction: float, existing_entries: int
 ) -> CheckOutcome:
-    rows = len(board.rows)
+    rows = len(board)
     metadata = {"rows": rows, "last_good_rows": last_good_rows, "max_drop_fraction": max_drop_fraction}
     if rows == 0 and existing_entries > 0:
         # One problem, one failing check: `not_empty` already reports this board.
@@ -115,8 +97,8 @@ def row_count_drop(
     return CheckOutcome(True, f"{rows} rows against {last_good_rows} last time", metadata)
 
 
-def scores_vary(board: RawBoard, min_rows: int) -> CheckOutcome:
-    scores = _canonical(board)
+def scores_vary(board: pd.DataFrame, min_rows: int) -> CheckOutcome:
+    scores = _with_rows(board)
     ranked = scores[scores["rank"] != 0]
     distinct = ranked["score"].nunique(dropna=False)
     metadata = {"rows": len(ranked), "distinct_scores": int(distinct)}
@@ -137,8 +119,8 @@ def infer_direction(scores: pd.Series) -> str | None:
     return HIGHER if down > up else LOWER
 
 
-def ranks_follow_scores(board: RawBoard, direction: str | None) -> CheckOutcome:
-    frame = _canonical(board)
+def ranks_follow_scores(board: pd.DataFrame, direction: str | None) -> CheckOutcome:
+    frame = _with_rows(board)
     ranked = frame[(frame["rank"] != 0) & frame["score"].notna()].sort_values(["rank", "row"], kind="stable")
     chosen = direction or infer_direction(ranked["score"])
     metadata = {"direction": chosen or "unknown", "direction_source": "registry" if direction else "inferred"}

@@ -11,7 +11,10 @@ from kaggle_lb_tests.fixtures import fixture_path
 from kaggle_lb_tests.pipeline import BAD_BOARDS, ROWS
 
 def latest_check(instance, name: str, slug: str = "demo-comp"):
-    asset = "raw_leaderboard_csv" if name in BAD_BOARDS else "matched_entries"
+    asset = (
+        "raw_leaderboard_csv" if name == "required_columns_check"
+        else "validated_leaderboard" if name in BAD_BOARDS else "matched_entries"
+    )
     key = AssetCheckKey(AssetKey(asset), name)
     record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [key], partition_filter=PartitionKeyFilter(key=slug)

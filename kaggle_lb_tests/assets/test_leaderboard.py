@@ -203,3 +203,33 @@ def test_launched_run_for_a_deleted_partition_does_nothing_and_says_so(site, exp
     assert not result.asset_materializations_for_node("raw_leaderboard_csv")
     assert any("competition 'demo-comp' no longer has a partition" in m for m in messages)
     assert dump_entries(site) == []
+
+
+def test_each_board_is_read_once_per_run(sync, exports, monkeypatch):
+    """One reading of the bytes for the whole run: the checks judge the frame the reader built."""
+    import pandas as pd
+    import pyarrow.csv
+
+    from kaggle_lb.leaderboard import parsing
+
+    readings = []
+    for module, name in ((parsing, "read_clean_export"), (parsing, "parse_text"), (pd, "read_csv"), (pyarrow.csv, "read_csv")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: readings.append(_name) or _real(*a, **k))
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+
+    assert sync().success
+    assert readings == ["read_clean_export", "read_csv"]  # Arrow's reader, once
+
+
+def test_a_legacy_board_sorted_by_team_id_syncs_with_the_ranks_kaggle_showed(sync, exports, site):
+    header, *rows = fixture_path("sberbank-russian-housing-market-publicleaderboard-2017.csv").read_text(
+        encoding="utf-8-sig"
+    ).splitlines(keepends=True)
+    with site.begin() as conn:
+        registry.set_score_direction(conn, site.tables, "demo-comp", "lower")
+        registry.import_users(conn, site.tables, [("sherdil", "Sher Dil"), ("gus", "Gustavo")])
+    (exports / "demo-comp.csv").write_text(header + "".join(sorted(rows, key=lambda r: int(r.split(",")[0]))))
+
+    assert sync().success
+    assert sync.entries()["sherdil"] == (2, "Sher Dil") and sync.entries()["gus"] == (3, "Gustavo")

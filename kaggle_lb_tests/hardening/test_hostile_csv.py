@@ -35,7 +35,7 @@ def error_of(content: bytes, kind=(LeaderboardFormatError, LeaderboardValidation
 )
 def test_impossible_dates_are_validation_errors(date):
     message = error_of(board(f"1,10,a,{date},0.5,1,a"), LeaderboardValidationError)
-    assert f"| 1 | submission_date | not a date %Y-%m-%d %H:%M:%S | '{date}' |" in message
+    assert f"| 1 | submission_date | not a date %Y-%m-%d %H:%M:%S (or %m/%d/%Y %I:%M:%S %p) | '{date}' |" in message
 
 
 @pytest.mark.parametrize(
@@ -184,8 +184,8 @@ def current_standings(database) -> dict[str, int]:
 @pytest.mark.parametrize(
     "content, error",
     [
-        (b"Name,Points\nalice,3\n", "header lacks column(s)"),
-        (board(ROW, "2,10,b,2026-01-01 00:00:00,0.4,1,bob"), "field_uniqueness"),
+        (b"Name,Points\nalice,3\n", "required_columns_check: header lacks column(s)"),
+        (board(ROW, "2,10,b,2026-01-01 00:00:00,0.4,1,bob"), "unique_team_ids_check: 1 TeamId value(s)"),
         (board("1,10,a,2026-01-01 00:00:00,high,1,alice"), "not a number"),
         (board("first,10,a,2026-01-01 00:00:00,0.5,1,alice"), "not an integer"),
         (board("1,10,a,2026-02-30 00:00:00,0.5,1,alice"), "not a date"),
@@ -212,7 +212,12 @@ def test_a_hostile_board_fails_validation_and_keeps_the_standings(sync, site, ex
     (exports / f"{SLUG}.csv").write_bytes(content)
     result = sync()
 
-    assert_clear_failure(result, "validated_leaderboard", error)
+    check, _, said = error.partition(": ")
+    if said:  # a board a blocking check stops, in its own words
+        (failed,) = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        assert not result.success and failed.check_name == check and said in failed.description
+    else:
+        assert_clear_failure(result, "validated_leaderboard", error)
     assert dump_entries(site) == before
 
 
@@ -222,9 +227,8 @@ def test_a_hostile_board_fails_validation_and_keeps_the_standings(sync, site, ex
         (GOOD_BOARD.replace(b"\n", b"\r\n"), {"alice": 1, "bob": 1, "carol": 2}),
         (b"\xef\xbb\xbf" + GOOD_BOARD.replace(b"\n", b"\r"), {"alice": 1, "bob": 1, "carol": 2}),
         (board('1,10,a,2026-01-01 00:00:00,0.5,1,"carol,' + "x" * (10 * 2**20) + '"'), {"carol": 1}),
-        (HEADER.encode(), {}),
     ],
-    ids=["crlf", "bom-and-cr", "10-mb-member-field", "header-only"],
+    ids=["crlf", "bom-and-cr", "10-mb-member-field"],
 )
 def test_an_odd_but_valid_board_syncs_exactly(sync, site, exports, content, expected):
     (exports / f"{SLUG}.csv").write_bytes(GOOD_BOARD)
@@ -234,5 +238,16 @@ def test_an_odd_but_valid_board_syncs_exactly(sync, site, exports, content, expe
     result = sync()
 
     assert result.success
-    # A header-only board is Kaggle saying nobody is ranked: every entry goes, consistently.
     assert current_standings(site) == expected
+
+
+def test_a_header_only_board_is_stopped_while_the_competition_has_entries(sync, site, exports):
+    (exports / f"{SLUG}.csv").write_bytes(GOOD_BOARD)
+    sync()
+    before = dump_entries(site)
+    (exports / f"{SLUG}.csv").write_bytes(HEADER.encode())
+
+    result = sync()
+
+    (failed,) = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed.check_name == "not_empty_check" and dump_entries(site) == before

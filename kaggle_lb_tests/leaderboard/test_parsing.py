@@ -323,16 +323,15 @@ def test_every_validation_failure_is_reported():
         + "-3,12,c,2025-01-01 00:00:00,0.4,1,c\n"
         + "4,x,d,yesterday,0.3,-2,d\n"
     )
-    assert "8 schema failure(s) in 4 row(s)" in message
+    # A TeamId on two rows is no cell's fault: unique_team_ids_check reports it, with the rows.
+    assert "6 schema failure(s) in 4 row(s)" in message and "uniqueness" not in message
     for expected in (
-        "| 1 | team_id | field_uniqueness | '10' |",
         "| 1 | score | not a number | 'abc' |",
-        "| 2 | team_id | field_uniqueness | '10' |",
-        "| 2 | submission_date | not a date %Y-%m-%d %H:%M:%S | '2025-13-01 00:00:00' |",
+        "| 2 | submission_date | not a date %Y-%m-%d %H:%M:%S (or %m/%d/%Y %I:%M:%S %p) | '2025-13-01 00:00:00' |",
         # A negative rank is still seen although another row's id does not convert.
         "| 3 | rank | greater_than_or_equal_to(0) | '-3' |",
         "| 4 | team_id | not an integer | 'x' |",
-        "| 4 | submission_date | not a date %Y-%m-%d %H:%M:%S | 'yesterday' |",
+        "| 4 | submission_date | not a date %Y-%m-%d %H:%M:%S (or %m/%d/%Y %I:%M:%S %p) | 'yesterday' |",
         "| 4 | submission_count | greater_than_or_equal_to(0) | '-2' |",
     ):
         assert expected in message
@@ -363,7 +362,7 @@ def test_single_validation_failures(line, expected):
 def test_legacy_failures_name_data_rows():
     message = validation_message(LEGACY_HEADER + "1,a,2017-01-01 00:00:00,0.3\n2,b,,0.4\n")
     assert "1 schema failure(s) in 1 row(s)" in message
-    assert "| 2 | submission_date | not a date %Y-%m-%d %H:%M:%S | '' |" in message
+    assert "| 2 | submission_date | not a date %Y-%m-%d %H:%M:%S (or %m/%d/%Y %I:%M:%S %p) | '' |" in message
 
 
 def test_missing_submission_count_is_na():
@@ -382,3 +381,58 @@ def test_missing_submission_count_is_na():
 )
 def test_split_members(value, expected):
     assert split_members(value) == expected
+
+
+# --- every legacy shape ranked as Kaggle ranked it ---------------------------------------------
+
+SBERBANK = fixture_path("sberbank-russian-housing-market-publicleaderboard-2017.csv").read_bytes()
+
+
+def _by_team_id(content: bytes) -> bytes:
+    header, *rows = content.decode("utf-8-sig").splitlines(keepends=True)
+    return (header + "".join(sorted(rows, key=lambda row: int(row.split(",", 1)[0])))).encode()
+
+
+def test_a_legacy_export_sorted_by_team_id_is_ranked_by_score_in_the_competitions_direction():
+    as_exported = parse_leaderboard(SBERBANK, "sber")
+    reordered = parse_leaderboard(_by_team_id(SBERBANK), "sber", "lower")
+    both = reordered.merge(as_exported, on="team_id", suffixes=("", "_exported"))
+    assert len(both) == len(as_exported) == 3265
+    # Where the score alone decides, the rank is the one Kaggle exported.
+    alone = both[~both["score"].duplicated(keep=False)]
+    assert len(alone) > 1000 and (alone["rank"] == alone["rank_exported"]).all()
+    # Ties go to the earlier submission.
+    tied = reordered[reordered["score"].duplicated(keep=False)].sort_values("rank")
+    assert (tied.groupby("score")["submission_date"].apply(lambda d: d.is_monotonic_increasing)).all()
+    assert reordered["rank"].tolist() == list(range(1, 3266))
+
+
+def test_a_legacy_export_in_another_order_without_a_direction_says_what_to_set():
+    with pytest.raises(LeaderboardFormatError, match="not in score order.*set the competition's score direction"):
+        parse_leaderboard(_by_team_id(SBERBANK), "sber")
+
+
+def test_a_history_export_keeps_each_teams_best_and_shows_its_own_direction():
+    # Kaggle's submission history: a team on a row per improving submission, in date order.
+    header, *rows = SBERBANK.decode("utf-8-sig").splitlines(keepends=True)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for team_id, name, date, score in csv.reader(rows[:50]):
+        writer.writerow([team_id, name, "2017-06-01 00:00:00", f"{float(score) + 0.05:.5f}"])  # an earlier, worse try
+        writer.writerow([team_id, name, date, score])
+    history = [header, out.getvalue()]
+    board = parse_leaderboard("".join(history).encode(), "sber")  # no direction given
+    assert len(board) == 50 and board["team_id"].is_unique
+    expected = parse_leaderboard((header + "".join(rows[:50])).encode(), "sber")
+    alone = expected[~expected["score"].duplicated(keep=False)]
+    merged = alone.merge(board, on="team_id", suffixes=("", "_history"))
+    assert (merged["rank"] == merged["rank_history"]).all() and (merged["score"] == merged["score_history"]).all()
+
+
+def test_us_dates_and_spaced_header_names_are_read():
+    content = b"TeamId, TeamName ,SubmissionDate,Score \n7,A,4/29/2026 10:37:56 PM,0.5\n8,B,12/1/2025 1:02:03 AM,0.4\n"
+    board = parse_leaderboard(content, "us")
+    assert board["submission_date"].dt.strftime("%Y-%m-%d %H:%M:%S").tolist() == [
+        "2026-04-29 22:37:56", "2025-12-01 01:02:03",
+    ]
+    assert board["rank"].tolist() == [1, 2]

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.quality import board_checks
 from kaggle_lb.quality.alerts import FAILING, HIGH, LOW, PASSING, UNKNOWN, Status, changes
 from kaggle_lb_tests.fixtures import FIXTURES_DIR
@@ -10,7 +11,7 @@ from kaggle_lb_tests.pipeline import board
 
 
 def raw(*rows: str):
-    return board_checks.read_raw_board(board(*rows), "comp")
+    return parse_leaderboard(board(*rows), "comp")
 
 
 def rows_with_scores(*scores, ranks=None):
@@ -20,12 +21,13 @@ def rows_with_scores(*scores, ranks=None):
 
 @pytest.mark.parametrize("path", sorted(FIXTURES_DIR.glob("*.csv")), ids=lambda p: p.name[:30])
 def test_every_real_export_passes_every_board_rule(path):
-    board = board_checks.read_raw_board(path.read_bytes(), "comp")
+    content = path.read_bytes()
+    board = parse_leaderboard(content, "comp")
     outcomes = [
-        board_checks.required_columns(board),
+        board_checks.required_columns(board_checks.header_of(content), "comp"),
         board_checks.unique_team_ids(board),
         board_checks.not_empty(board, existing_entries=10),
-        board_checks.row_count_drop(board, len(board.rows), 0.5, existing_entries=10),
+        board_checks.row_count_drop(board, len(board), 0.5, existing_entries=10),
         board_checks.scores_vary(board, 5),
         board_checks.ranks_follow_scores(board, None),
     ]
@@ -58,8 +60,8 @@ def test_equal_scores_fail_only_beyond_a_handful_of_rows():
 
 
 def test_a_renamed_column_is_named_in_the_failure():
-    board = board_checks.read_raw_board(b"Rank,TeamId,TeamName,LastSubmissionDate,PublicScore\n1,2,a,b,0.1\n", "comp")
-    outcome = board_checks.required_columns(board)
+    header = board_checks.header_of(b"\xef\xbb\xbfRank,TeamId,TeamName,LastSubmissionDate,PublicScore\n1,2,a,b,0.1\n")
+    outcome = board_checks.required_columns(header, "comp")
     assert not outcome.passed and "Score" in outcome.description
 
 
