@@ -25,7 +25,7 @@ from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.resources.database import DatabaseResource, describe_database_error
 from kaggle_lb.slugs import competition_slug
 from kaggle_lb.resources.from_env import database_from_env, quality_from_env
-from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage import registry, standings, user_keys
 from kaggle_lb.sync import SyncOutcome, sync_competitions
 
 console = Console()
@@ -190,6 +190,7 @@ def users_add(username: str, kaggle_username: str | None, database_url: str | No
     """Add USERNAME, or change their Kaggle username."""
     with _database(database_url) as database, database.begin() as conn:
         counts = registry.import_users(conn, database.tables, [(username, kaggle_username)])
+        user_keys.refresh(conn, database.tables)  # the next sync, scheduled too, credits them
     console.print(f"{'added' if counts.created else 'updated' if counts.updated else 'unchanged'}: {username}")
 
 
@@ -209,6 +210,7 @@ def users_import(file: Path, database_url: str | None) -> None:
         ]
     with _database(database_url) as database, database.begin() as conn:
         counts = registry.import_users(conn, database.tables, rows)
+        user_keys.refresh(conn, database.tables)  # the next sync, scheduled too, credits them
     console.print(f"{counts.created} created, {counts.updated} updated, {counts.unchanged} unchanged")
 
 

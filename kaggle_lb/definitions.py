@@ -3,7 +3,7 @@
 from dagster import Definitions, in_process_executor
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
-from kaggle_lb.jobs import freshness_check_job, leaderboard_sync_job, user_match_keys_job
+from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.schedules import leaderboard_sync_schedule, user_match_keys_schedule
 from kaggle_lb.sensors import competition_partitions_sensor, quality_alert_sensor
@@ -14,7 +14,7 @@ def definitions(resources: dict) -> Definitions:
     return Definitions(
         assets=[*leaderboard_assets, user_match_keys],
         asset_checks=leaderboard_checks,
-        jobs=[leaderboard_sync_job, user_match_keys_job, freshness_check_job],
+        jobs=[leaderboard_sync_job, user_match_keys_job],
         schedules=[leaderboard_sync_schedule, user_match_keys_schedule],
         sensors=[competition_partitions_sensor, quality_alert_sensor],
         resources=resources,

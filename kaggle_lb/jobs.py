@@ -3,10 +3,8 @@ refresh the users' match keys every competition reads."""
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from kaggle_lb.assets.checks import freshness_check
 from kaggle_lb.assets.leaderboard import GROUP
 from kaggle_lb.assets.users import USER_MATCH_KEYS
-from kaggle_lb.partitions import competitions_partitions
 
 leaderboard_sync_job = define_asset_job(
     "leaderboard_sync_job",
@@ -21,15 +19,5 @@ user_match_keys_job = define_asset_job(
     "user_match_keys_job",
     selection=AssetSelection.assets(USER_MATCH_KEYS),
     description="Copy changed users' match keys into kaggle-lb's index and log which keys changed.",
-    executor_def=in_process_executor,
-)
-
-# What the alert sensor launches for a competition gone stale: the freshness check alone, so its
-# failing result lands on the competition's partition.
-freshness_check_job = define_asset_job(
-    "freshness_check_job",
-    selection=AssetSelection.checks(freshness_check),
-    partitions_def=competitions_partitions,
-    description="Record one competition's freshness (the alert sensor runs it when it goes stale).",
     executor_def=in_process_executor,
 )

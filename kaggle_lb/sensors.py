@@ -12,8 +12,8 @@ from dagster import (
     sensor,
 )
 
-from kaggle_lb.assets import leaderboard_check_keys
-from kaggle_lb.jobs import freshness_check_job, leaderboard_sync_job
+from kaggle_lb.assets import freshness_check, leaderboard_check_keys
+from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import FAILING, PASSING, changes
@@ -21,6 +21,9 @@ from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry, standings
+
+
+FRESHNESS_CHECK_KEY = freshness_check.check_key
 
 
 @sensor(
@@ -52,7 +55,7 @@ def competition_partitions_sensor(context: SensorEvaluationContext, database: Da
     )
 
 
-@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING, job=freshness_check_job)
+@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING, job=leaderboard_sync_job)
 def quality_alert_sensor(
     context: SensorEvaluationContext,
     database: DatabaseResource,
@@ -88,6 +91,9 @@ def quality_alert_sensor(
             if freshness.state == FAILING:
                 stale.append(RunRequest(
                     partition_key=competition.slug,
+                    # The sync job's freshness check alone, on the stale competition's partition.
+                    asset_selection=[],
+                    asset_check_keys=[FRESHNESS_CHECK_KEY],
                     # One run per stale spell: the key names the sync it has been waiting since.
                     run_key=f"{competition.slug}@stale-since-{last.synced_at.isoformat() if last else 'never'}",
                 ))

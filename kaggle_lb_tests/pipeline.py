@@ -55,10 +55,13 @@ def site(database: DatabaseResource):
 class Sync:
     """Materializes partitions the way the job does, with a chosen source."""
 
-    def __init__(self, instance: DagsterInstance, database: DatabaseResource, source: LeaderboardSource, tmp_path):
+    def __init__(
+        self, instance: DagsterInstance, database: DatabaseResource, source: LeaderboardSource, tmp_path,
+        quality: QualitySettingsResource | None = None,
+    ):
         self.instance, self.database, self.source = instance, database, source
         self.io_manager = CsvFileIOManager(base_dir=str(tmp_path / "raw"))
-        self.quality = QualitySettingsResource()
+        self.quality = quality or QualitySettingsResource()
         self.defs = definitions(
             {
                 "database": database,

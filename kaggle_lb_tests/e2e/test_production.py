@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from kaggle_lb.resources.database import DatabaseResource
-from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage import registry, standings, user_keys
 from kaggle_lb_tests.databases import POSTGRES_URL_VAR, dump_entries
 from kaggle_lb_tests.e2e.production import (
     REPO_ROOT,
@@ -132,6 +132,7 @@ def production(postgres_url, tmp_path) -> Iterator[Production]:
             registry.add_competition(conn, site.tables, TITANIC, "Titanic")
             registry.add_competition(conn, site.tables, ORBIT, "Orbit Wars")
             registry.import_users(conn, site.tables, USERS)
+            user_keys.refresh(conn, site.tables)  # as `kaggle-lb users import` does
 
         dagster_home = tmp_path / "dagster_home"
         dagster_home.mkdir()
@@ -229,7 +230,26 @@ ASSET_GRAPH = """
     assetChecksOrError { __typename ... on AssetChecks { checks { name } } }
 } }
 """
+CHECK_STATUSES = """
+{ assetNodes {
+    assetKey { path }
+    assetChecksOrError { ... on AssetChecks { checks { name partitionStatuses {
+      ... on AssetCheckDefaultPartitionStatuses { succeededPartitions failedPartitions skippedPartitions }
+    } } } }
+} }
+"""
 INSTANCE = "{ instance { runQueuingSupported runQueueConfig { maxConcurrentRuns tagConcurrencyLimitsYaml } } }"
+
+
+def check_statuses(api: GraphQL) -> dict[tuple[str, str], dict]:
+    """(asset, check) -> its partitions by state, as the UI counts them ("6 / 6 Passed")."""
+    return {
+        (node["assetKey"]["path"][-1], check["name"]): {
+            state: sorted(keys) for state, keys in check["partitionStatuses"].items()
+        }
+        for node in api(CHECK_STATUSES)["assetNodes"]
+        for check in (node.get("assetChecksOrError") or {}).get("checks", [])
+    }
 
 
 def location(api: GraphQL) -> dict | None:
@@ -347,13 +367,19 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
         slug = run["tags"]["dagster/partition"]
         materialized = [m for m in finished[run["runId"]]["materialized"] if m[0] != "user_match_keys"]
         assert materialized == sorted((asset, slug) for asset in ASSETS)
-    # The first run of all built the users' key index on its way; the other found it current.
-    refreshes = [m for run in sensor_runs for m in finished[run["runId"]]["materialized"] if m[0] == "user_match_keys"]
-    assert refreshes == [("user_match_keys", None)]
+    # A sync writes only its own assets: the users' key index is user_match_keys_job's.
+    assert not [m for run in sensor_runs for m in finished[run["runId"]]["materialized"] if m[0] == "user_match_keys"]
     # One run per competition at a time: each scheduled run started after the sensor's sync of its
-    # competition had finished, found the same board and users, and so recorded nothing.
+    # competition had finished, found the same board and users, and processed it again, writing
+    # nothing new: every check of both partitions shows its real result, Passed, none Skipped.
     for run_id in schedule_run_ids:
-        assert finished[run_id]["materialized"] == [], finished[run_id]
+        slug = next(r["tags"]["dagster/partition"] for r in runs(api) if r["runId"] == run_id)
+        assert finished[run_id]["materialized"] == sorted((asset, slug) for asset in ASSETS), finished[run_id]
+    statuses = check_statuses(api)
+    assert statuses and all(
+        (status["succeededPartitions"], status["skippedPartitions"], status["failedPartitions"]) == ([ORBIT, TITANIC], [], [])
+        for status in statuses.values()
+    ), statuses
 
     for slug, board in prod.boards.items():
         expected = expected_standings(board)

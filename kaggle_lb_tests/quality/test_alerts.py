@@ -8,14 +8,15 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from dagster import DagsterInstance, build_sensor_context, instance_for_test
+from dagster import DagsterInstance, SkipReason, build_sensor_context, instance_for_test
 
 from kaggle_lb.resources.alerts import AlertsResource
+from kaggle_lb.resources.leaderboard_source import LocalExportsResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.sensors import quality_alert_sensor
 from kaggle_lb.storage import registry
 from kaggle_lb_tests.databases import fresh_postgres_url
-from kaggle_lb_tests.pipeline import BAD_BOARDS, BOARD, TITANIC, board
+from kaggle_lb_tests.pipeline import BAD_BOARDS, BOARD, TITANIC, Sync, board
 
 
 class AlertReceiver(ThreadingHTTPServer):
@@ -84,12 +85,14 @@ class Alerting:
             "alerts": AlertsResource(urls=receiver.apprise_url, ui_url="http://ui.example:3000"),
         }
 
-    def tick(self) -> None:
+    def tick(self):
+        """The sensor's result: its run requests, or why it skipped."""
         # A fresh instance object each tick, as after a daemon restart: only the cursor carries over.
         with DagsterInstance.from_ref(self.instance.get_ref()) as instance:
             with build_sensor_context(instance=instance, cursor=self.cursor, resources=self.resources) as context:
-                quality_alert_sensor(context)
+                result = quality_alert_sensor(context)
                 self.cursor = context.cursor
+        return result
 
 
 ALL_ZERO = board(*(f'{i},{100 + i},team{i},"2026-11-01 10:00:00",0.0,1,member{i}' for i in range(1, 9)))
@@ -154,26 +157,40 @@ def test_a_failed_run_alerts_with_its_cause(sync, site, receiver):
     assert "competition 'demo-comp'" in alert["message"] and "demo-comp.csv" in alert["message"]
 
 
-def test_a_stale_competition_among_fresh_ones_alerts_once(sync, site, exports, receiver):
+def test_a_stale_competition_among_fresh_ones_alerts_once(instance, site, exports, receiver, tmp_path):
     with site.begin() as conn:
         registry.add_competition(conn, site.tables, "other-comp")
     for slug in ("demo-comp", "other-comp"):
         (exports / f"{slug}.csv").write_bytes(BOARD)
     window_minutes = 0.2
+    source = LocalExportsResource(directory=str(exports))
+    sync = Sync(instance, site, source, tmp_path, QualitySettingsResource(freshness_minutes=window_minutes))
     alerting = Alerting(sync.instance, site, receiver, freshness_minutes=window_minutes)
     sync("demo-comp")
     time.sleep(window_minutes * 60 + 0.5)
     sync("other-comp", scheduled=True)
 
-    alerting.tick()
-    alerting.tick()
+    first, second = alerting.tick(), alerting.tick()
 
     (alert,) = receiver.take()
     assert "demo-comp: freshness_check" in alert["title"] and "stale" in alert["message"]
     assert "partition=demo-comp" in alert["message"]
+    # The stale competition's freshness is recorded on its partition by a run of the check alone,
+    # one per stale spell (the same run key every tick, which the daemon launches once).
+    (request,) = first.run_requests
+    assert request.partition_key == "demo-comp" and [r.run_key for r in second.run_requests] == [request.run_key]
+    assert request.asset_selection == [] and [key.name for key in request.asset_check_keys] == ["freshness_check"]
+    # The run the daemon launches for it: the sync job, its freshness check alone.
+    job = sync.defs.resolve_job_def("leaderboard_sync_job").get_subset(
+        asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
+    )
+    recorded = job.execute_in_process(partition_key="demo-comp", instance=sync.instance, raise_on_error=False)
+    (evaluation,) = recorded.get_asset_check_evaluations()
+    assert evaluation.check_name == "freshness_check" and evaluation.partition == "demo-comp"
+    assert not evaluation.passed and evaluation.description.startswith("stale: last synced")
 
-    sync("demo-comp", scheduled=True)  # unchanged board: the poll alone confirms it is current
-    alerting.tick()
+    sync("demo-comp", scheduled=True)  # the next poll brings it back
+    assert isinstance(alerting.tick(), SkipReason)  # fresh again: nothing to record
     (recovery,) = receiver.take()
     assert "RECOVERED demo-comp: freshness_check" in recovery["title"]
 
