@@ -177,6 +177,9 @@ def matched_entries(
     match_rate = board_checks.match_rate(
         len(result.entries), previous.matched if previous else None, quality.max_match_drop_fraction
     )
+    claims = board_checks.contested_names(result.contested)
+    if not claims.passed:
+        context.log.warning(f"competition '{slug}': {claims.description}")
     yield MaterializeResult(
         metadata={
             "competition": slug,
@@ -184,6 +187,7 @@ def matched_entries(
             "dagster/row_count": len(result.entries),
             "board_rows": len(board),
             "preview": MetadataValue.md(markdown_table(preview) if len(preview) else "_no matches_"),
+            **claims.metadata,
         },
         check_results=[
             check_result(MATCHED_ENTRIES, "match_rate_check", slug, match_rate, AssetCheckSeverity.WARN),
@@ -194,5 +198,6 @@ def matched_entries(
                 board_checks.reconciliation(stored, result.entries),
                 AssetCheckSeverity.WARN,
             ),
+            check_result(MATCHED_ENTRIES, "claims_check", slug, claims, AssetCheckSeverity.WARN),
         ],
     )

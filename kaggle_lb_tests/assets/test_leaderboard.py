@@ -105,7 +105,7 @@ def test_a_scheduled_poll_of_an_unchanged_board_writes_nothing_and_every_check_p
     assert counts(poll) == {"created": 0, "updated": 0, "unchanged": 3, "removed": 0, "skipped": 2}
     assert dump_entries(sync.database) == before
     evaluations = poll.get_asset_check_evaluations()
-    assert len(evaluations) == 9 and all(e.passed for e in evaluations)  # none left "Skipped"
+    assert len(evaluations) == 10 and all(e.passed for e in evaluations)  # none left "Skipped"
 
 
 def test_entries_deleted_from_the_sites_table_come_back_on_the_next_scheduled_poll(sync, exports, site):
