@@ -30,7 +30,7 @@ from kaggle_lb.leaderboard.matching import with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
-from kaggle_lb.resources.database import DatabaseResource, describe_database_error
+from kaggle_lb.resources.database import DatabaseResource, describe_database_error, lock_timed_out
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.quality import board_checks
@@ -165,7 +165,15 @@ def matched_entries(
         raise _failure(KaggleLbError(slug, str(error))) from error
     except DBAPIError as error:
         cause = describe_database_error(error, database.display_url)
-        raise _failure(KaggleLbError(slug, f"writing the standings failed, nothing was written: {cause}")) from error
+        if lock_timed_out(error):
+            cause = (
+                f"writing the standings waited more than {database.lock_timeout_seconds:g} s (lock_timeout_seconds) "
+                "for a lock another writer held (another sync of this competition, or the site writing the same "
+                f"rows); nothing was written: {cause}"
+            )
+        else:
+            cause = f"writing the standings failed, nothing was written: {cause}"
+        raise _failure(KaggleLbError(slug, cause)) from error
 
     summary = {**counts.as_dict(), "skipped": result.skipped}
     context.log.info(f"competition '{slug}': " + ", ".join(f"{n} {k}" for k, n in summary.items()))
