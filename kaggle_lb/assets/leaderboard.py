@@ -16,6 +16,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     Output,
+    ResourceParam,
     TableColumn,
     TableSchema,
     asset,
@@ -30,6 +31,7 @@ from kaggle_lb.leaderboard.matching import with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource, describe_database_error, lock_timed_out
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.resources.quality import QualitySettingsResource
@@ -144,16 +146,17 @@ def matched_entries(
     validated_leaderboard: pd.DataFrame,
     database: DatabaseResource,
     quality: QualitySettingsResource,
+    raw_csv_io_manager: ResourceParam[CsvFileIOManager],
 ) -> Iterator[MaterializeResult]:
     """The site users found on the board, written to the site's entries table in one transaction,
     with what the checks need from that transaction: the standings read back, the last sync."""
     slug = context.partition_key
     tables = database.tables
-    competition = _registered_competition(context, database)
-    if competition is None:
-        return
     board = validated_leaderboard
+    competition = _registered_competition(context, database)
     try:
+        if competition is None:
+            raise standings.CompetitionRemovedError(slug)
         with database.begin() as conn:
             previous = standings.last_sync(conn, tables, competition.id)
             result, users = user_keys.match_board(conn, tables, board)
@@ -161,6 +164,14 @@ def matched_entries(
             counts = standings.write_standings(conn, tables, competition.id, entries)
             stored = standings.load_entries(conn, tables, competition.id)
             standings.record_sync(conn, tables, competition.id, board_rows=len(board), matched=len(result.entries))
+    except standings.CompetitionRemovedError:
+        # A failure, not a silent end: the asset's checks cannot be left unreported otherwise.
+        raw_csv_io_manager.remove(RAW_LEADERBOARD, slug)
+        raise Failure(
+            description=f"competition '{slug}' was removed during its sync; nothing written",
+            metadata={"competition": slug},
+            allow_retries=False,
+        ) from None
     except standings.SiteWriteError as error:
         raise _failure(KaggleLbError(slug, str(error))) from error
     except DBAPIError as error:
