@@ -174,9 +174,8 @@ def write_standings(
     synced_at = synced_at or datetime.now(timezone.utc)
     own = tables.standings
     _lock_competition(conn, tables, competition_id, synced_at)
-    # Under the lock, which a removal through the registry waits for (it deletes the lock's row):
-    # a competition removed since the caller looked it up gets nothing, not entries that point at
-    # no competition (a foreign key violation on built-in tables).
+    # Under the lock, so the reads below come after any removal it waited for: a competition
+    # removed since the caller looked it up gets nothing, not standings for no competition.
     competitions_id = tables.competitions.c[tables.schema.competitions.id]
     if conn.execute(select(competitions_id).where(competitions_id == competition_id)).first() is None:
         raise CompetitionRemovedError(f"competition {competition_id} is no longer in {tables.schema.competitions.table}")
