@@ -26,6 +26,7 @@ VALIDATED_CHECK_DESCRIPTIONS = {
 MATCHED_CHECK_DESCRIPTIONS = {
     "match_rate_check": "The number of matched users did not fall sharply since the last sync.",
     "reconciliation_check": "The standings read back equal what the matcher gave the write, in its transaction.",
+    "claims_check": "No name on the board is claimed by two or more site users (such a name credits none of them).",
 }
 FRESHNESS_DESCRIPTION = "The competition was synced within the freshness window (KAGGLE_LB_FRESHNESS_MINUTES)."
 

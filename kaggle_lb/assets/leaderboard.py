@@ -17,6 +17,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     Output,
+    ResourceParam,
     TableColumn,
     TableSchema,
     asset,
@@ -37,7 +38,8 @@ from kaggle_lb.leaderboard.matching import with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
-from kaggle_lb.resources.database import DatabaseResource, describe_database_error
+from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
+from kaggle_lb.resources.database import DatabaseResource, describe_database_error, lock_timed_out
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.quality import board_checks
@@ -183,17 +185,17 @@ def matched_entries(
     validated_leaderboard: pd.DataFrame,
     database: DatabaseResource,
     quality: QualitySettingsResource,
+    raw_csv_io_manager: ResourceParam[CsvFileIOManager],
 ) -> Iterator[MaterializeResult]:
     """The site users found on the board, written to the site's entries table in one transaction,
     with what the checks need from that transaction: the standings read back, the last sync."""
     slug = context.partition_key
     tables = database.tables
-    competition = _registered_competition(context, database)
-    if competition is None:
-        yield MaterializeResult(check_results=list(not_checked(MATCHED_CHECK_SPECS, slug)))
-        return
     board = validated_leaderboard
+    competition = _registered_competition(context, database)
     try:
+        if competition is None:
+            raise standings.CompetitionRemovedError(slug)
         with database.begin() as conn:
             previous = standings.last_sync(conn, tables, competition.id)
             result, users = user_keys.match_board(conn, tables, board)
@@ -201,11 +203,27 @@ def matched_entries(
             counts = standings.write_standings(conn, tables, competition.id, entries)
             stored = standings.load_entries(conn, tables, competition.id)
             standings.record_sync(conn, tables, competition.id, board_rows=len(board), matched=len(result.entries))
+    except standings.CompetitionRemovedError:
+        # A failure, not a silent end: the asset's checks cannot be left unreported otherwise.
+        raw_csv_io_manager.remove(RAW_LEADERBOARD, slug)
+        raise Failure(
+            description=f"competition '{slug}' was removed during its sync; nothing written",
+            metadata={"competition": slug},
+            allow_retries=False,
+        ) from None
     except standings.SiteWriteError as error:
         raise _failure(KaggleLbError(slug, str(error))) from error
     except DBAPIError as error:
         cause = describe_database_error(error, database.display_url)
-        raise _failure(KaggleLbError(slug, f"writing the standings failed, nothing was written: {cause}")) from error
+        if lock_timed_out(error):
+            cause = (
+                f"writing the standings waited more than {database.lock_timeout_seconds:g} s (lock_timeout_seconds) "
+                "for a lock another writer held (another sync of this competition, or the site writing the same "
+                f"rows); nothing was written: {cause}"
+            )
+        else:
+            cause = f"writing the standings failed, nothing was written: {cause}"
+        raise _failure(KaggleLbError(slug, cause)) from error
 
     summary = {**counts.as_dict(), "skipped": result.skipped}
     context.log.info(f"competition '{slug}': " + ", ".join(f"{n} {k}" for k, n in summary.items()))
@@ -217,6 +235,9 @@ def matched_entries(
     match_rate = board_checks.match_rate(
         len(result.entries), previous.matched if previous else None, quality.max_match_drop_fraction
     )
+    claims = board_checks.contested_names(result.contested)
+    if not claims.passed:
+        context.log.warning(f"competition '{slug}': {claims.description}")
     yield MaterializeResult(
         metadata={
             "competition": slug,
@@ -224,6 +245,7 @@ def matched_entries(
             "dagster/row_count": len(result.entries),
             "board_rows": len(board),
             "preview": MetadataValue.md(markdown_table(preview) if len(preview) else "_no matches_"),
+            **claims.metadata,
         },
         check_results=[
             check_result(MATCHED_ENTRIES, "match_rate_check", slug, match_rate, AssetCheckSeverity.WARN),
@@ -234,5 +256,6 @@ def matched_entries(
                 board_checks.reconciliation(stored, result.entries),
                 AssetCheckSeverity.WARN,
             ),
+            check_result(MATCHED_ENTRIES, "claims_check", slug, claims, AssetCheckSeverity.WARN),
         ],
     )

@@ -169,3 +169,31 @@ def reconciliation(stored: pd.DataFrame, expected: pd.DataFrame) -> CheckOutcome
             False, f"{len(differing)} entries in the table disagree with the board they were written from", metadata, differing
         )
     return CheckOutcome(True, f"{len(stored)} entries agree with the board", metadata)
+
+
+def _listing(items: list[str]) -> str:
+    """The first SAMPLE_ROWS items quoted (so a name's stray spaces show), then how many more."""
+    shown = ", ".join(repr(item) for item in items[:SAMPLE_ROWS])
+    return shown + (f" and {len(items) - SAMPLE_ROWS} more" if len(items) > SAMPLE_ROWS else "")
+
+
+def contested_names(contested: dict[str, list[str]]) -> CheckOutcome:
+    """The board's names two or more site users claim (matching.MatchResult.contested), which
+    credit none of them until the site leaves each name to one user."""
+    metadata = {"contested_names": len(contested)}
+    if not contested:
+        return CheckOutcome(True, "no name on the board is claimed by more than one site user", metadata)
+    claims = list(contested.items())
+    listed = "; ".join(f"{name!r} by {_listing(users)}" for name, users in claims[:SAMPLE_ROWS])
+    if len(claims) > SAMPLE_ROWS:
+        listed += f"; and {len(claims) - SAMPLE_ROWS} more names"
+    sample = pd.DataFrame(
+        [{"name": name, "users": len(users), "claimed_by": _listing(users)} for name, users in claims]
+    )
+    return CheckOutcome(
+        False,
+        f"{len(claims)} name(s) on the board are claimed by more than one site user, so none of them is "
+        f"credited until the site leaves each name to one user: {listed}",
+        {**metadata, "claims": contested},
+        sample,
+    )

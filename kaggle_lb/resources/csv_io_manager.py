@@ -4,7 +4,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import AssetKey, ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
 
 
@@ -13,11 +13,15 @@ class CsvFileIOManager(ConfigurableIOManager):
 
     base_dir: str = Field(description="Directory holding one folder per asset (under KAGGLE_LB_HOME).")
 
-    def _path(self, context: InputContext | OutputContext) -> Path:
-        return Path(self.base_dir, *context.asset_key.path, f"{context.asset_partition_key}.csv")
+    def _path(self, asset_key: AssetKey, partition_key: str) -> Path:
+        return Path(self.base_dir, *asset_key.path, f"{partition_key}.csv")
+
+    def remove(self, asset_key: AssetKey, partition_key: str) -> None:
+        """Delete the file stored for a partition, if there is one: its competition is gone."""
+        self._path(asset_key, partition_key).unlink(missing_ok=True)
 
     def handle_output(self, context: OutputContext, obj: bytes) -> None:
-        path = self._path(context)
+        path = self._path(context.asset_key, context.asset_partition_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target and rename, so a reader never sees half a file.
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -31,4 +35,4 @@ class CsvFileIOManager(ConfigurableIOManager):
         context.add_output_metadata({"path": str(path)})
 
     def load_input(self, context: InputContext) -> bytes:
-        return self._path(context).read_bytes()
+        return self._path(context.asset_key, context.asset_partition_key).read_bytes()

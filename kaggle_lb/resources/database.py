@@ -1,5 +1,6 @@
 """The site's database: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL."""
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -43,6 +44,32 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _postgres_timeouts(lock_timeout_seconds: float, statement_timeout_seconds: float):
+    """A connect listener bounding this connection's waits: for a lock another session holds, and
+    for any one statement (a stuck one would hold the competition's lock for every later sync)."""
+
+    def set_timeouts(dbapi_connection, _record) -> None:
+        # Outside a transaction: a setting made in one would go with its rollback.
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            for name, seconds in (("lock_timeout", lock_timeout_seconds), ("statement_timeout", statement_timeout_seconds)):
+                cursor.execute("SELECT set_config(%s, %s, false)", (name, f"{round(seconds * 1000)}ms"))
+        dbapi_connection.autocommit = autocommit
+
+    return set_timeouts
+
+
+def lock_timed_out(error: DBAPIError) -> bool:
+    """Whether the database gave up waiting for a lock: PostgreSQL's lock_timeout (55P03), or
+    SQLite's busy timeout (SQLITE_BUSY, "database is locked")."""
+    orig = error.orig
+    if getattr(orig, "pgcode", None) == "55P03":
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY  # the primary code of an extended one
+
+
 def describe_database_error(error: Exception, display_url: str) -> str:
     """One line an operator can act on, for an error from connecting to or reading the database."""
     if isinstance(error, NoSuchModuleError):
@@ -74,6 +101,17 @@ class DatabaseResource(ConfigurableResource):
         description="Site-schema file (KAGGLE_LB_SITE_SCHEMA) naming the site's tables; unset means "
         "kaggle-lb's built-in tables.",
     )
+    lock_timeout_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How long a statement waits for a lock another writer holds before the run fails "
+        "(PostgreSQL's lock_timeout, SQLite's busy timeout).",
+    )
+    statement_timeout_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="How long one statement may run before PostgreSQL cancels it (statement_timeout).",
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
     _tables: Tables | None = PrivateAttr(default=None)
@@ -104,10 +142,12 @@ class DatabaseResource(ConfigurableResource):
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             elif not Path(url.database).is_file():
                 raise DatabaseNotReadyError(f"database {self.display_url}: no such file; run `kaggle-lb init`")
-            engine = create_engine(url, connect_args={"timeout": 60})
+            engine = create_engine(url, connect_args={"timeout": self.lock_timeout_seconds})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "connect", _postgres_timeouts(self.lock_timeout_seconds, self.statement_timeout_seconds))
+        return engine
 
     @property
     def engine(self) -> Engine:

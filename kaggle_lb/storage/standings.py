@@ -57,6 +57,10 @@ class SiteWriteError(Exception):
     """A value the site's entries table cannot take; nothing is written."""
 
 
+class CompetitionRemovedError(Exception):
+    """The competition's row is gone: it was removed after its sync began; nothing is written."""
+
+
 @dataclass(frozen=True)
 class SyncCounts:
     created: int
@@ -165,10 +169,16 @@ def write_standings(
     synced_at: datetime | None = None,
 ) -> SyncCounts:
     """Make the competition's standings equal `entries` (the matcher's columns; a missing user_id
-    is an unmatched team), in kaggle-lb's table and in the site's."""
+    is an unmatched team), in kaggle-lb's table and in the site's. Raises CompetitionRemovedError
+    when the competition's row is gone; the caller's rollback then leaves no trace of the write."""
     synced_at = synced_at or datetime.now(timezone.utc)
     own = tables.standings
     _lock_competition(conn, tables, competition_id, synced_at)
+    # Under the lock, so the reads below come after any removal it waited for: a competition
+    # removed since the caller looked it up gets nothing, not standings for no competition.
+    competitions_id = tables.competitions.c[tables.schema.competitions.id]
+    if conn.execute(select(competitions_id).where(competitions_id == competition_id)).first() is None:
+        raise CompetitionRemovedError(f"competition {competition_id} is no longer in {tables.schema.competitions.table}")
     new = _normalise(entries[ENTRY_COLUMNS])
     _check_lengths(tables, new)
     new = new.assign(key=_keys(new))

@@ -1,10 +1,15 @@
 """kaggle-lb's index of the site's users: each user's match key, in an indexed table of its own.
 
-Matching credits the user whose key (Kaggle username, else username, trimmed and case-folded:
-see matching.user_keys) is on the board. No index on the site's users table answers that: the
-key spans two columns, and SQL's lower() is not Python's casefold(). So `refresh` copies the
-keys into `kaggle_lb_user_match_keys` as a diff (only changed users are written), under a new
-version when a key changed; `load_board_users` then finds a board's users through the index.
+Matching credits the user whose key (Kaggle username, else username, folded: see
+matching.user_keys) is on the board. No index on the site's users table answers that: the key
+spans two columns, and its trimming is Python's strip(). So `refresh` copies the keys into
+`kaggle_lb_user_match_keys` as a diff (only changed users are written), under a new version when
+a key changed; `load_board_users` then finds a board's users through the index.
+
+The diff compares names, which a new folding rule leaves as they were, so the rule the keys were
+computed by (matching.KEY_RULE) is stored beside the state, as the `version` of its second row:
+a refresh that finds another rule there, or none (a database indexed before the rule was
+recorded), computes every key again.
 """
 
 from collections.abc import Collection
@@ -12,14 +17,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, true, update
 
-from kaggle_lb.leaderboard.matching import MatchResult, match_entries, row_keys, user_keys
+from kaggle_lb.leaderboard.matching import KEY_RULE, MatchResult, match_entries, row_keys, user_keys
 from kaggle_lb.storage.bulk import insert_rows, json_values
 from kaggle_lb.storage.registry import users_frame
 from kaggle_lb.storage.schema import Tables
 
 _STATE_ID = 1
+_RULE_ID = 2  # the state table's row whose version is the key rule of the stored keys
 _ANALYZE_AFTER = 10_000
 
 
@@ -63,9 +69,13 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
     """Bring user_match_keys up to date with the users table; a new version when a key changed.
 
     The database finds the users whose names differ from the copy kept beside their key (one
-    join, no rows when nothing changed), so only changed users are read and case-folded."""
+    join, no rows when nothing changed), so only changed users are read and folded; under a new
+    key rule, every user is (once, as long as the first build)."""
     _lock(conn, tables)
     state = read_state(conn, tables)
+    stored_rule = conn.execute(
+        select(tables.user_keys_state.c.version).where(tables.user_keys_state.c.id == _RULE_ID)
+    ).scalar()
     index, users = tables.user_match_keys, tables.users
     names = (tables.username, tables.kaggle_username)
     differs = (
@@ -75,11 +85,11 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
     )
     changed = pd.DataFrame.from_records(
         conn.execute(
-            select(tables.user_id, *names, index.c.match_key)
+            select(tables.user_id, *names, index.c.match_key, differs.label("names_differ"))
             .select_from(users.outerjoin(index, index.c.user_id == tables.user_id))
-            .where(differs)
+            .where(differs if stored_rule == KEY_RULE else true())
         ).all(),
-        columns=["user_id", "username", "kaggle_username", "old_key"],
+        columns=["user_id", "username", "kaggle_username", "old_key", "names_differ"],
     )
     removed = conn.execute(
         select(index.c.user_id, index.c.match_key).where(
@@ -89,7 +99,8 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
     # A user with no usable name gets "", which no board key equals: every user has a row.
     changed["match_key"] = pd.Series(user_keys(changed), dtype=object).fillna("").to_numpy()
     added = changed[changed["old_key"].isna()]
-    updated = changed[changed["old_key"].notna()]
+    known = changed[changed["old_key"].notna()]
+    updated = known[known["names_differ"].astype(bool) | (known["old_key"] != known["match_key"])]
 
     if removed:
         conn.execute(delete(index).where(index.c.user_id == bindparam("b_id")), [{"b_id": i} for i, _ in removed])
@@ -118,6 +129,12 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
         .where(tables.user_keys_state.c.id == _STATE_ID)
         .values(version=version, refreshed_at=datetime.now(timezone.utc))
     )
+    if stored_rule is None:
+        conn.execute(insert(tables.user_keys_state).values(id=_RULE_ID, version=KEY_RULE))
+    elif stored_rule != KEY_RULE:
+        conn.execute(
+            update(tables.user_keys_state).where(tables.user_keys_state.c.id == _RULE_ID).values(version=KEY_RULE)
+        )
     return KeyRefresh(
         users=conn.execute(select(func.count()).select_from(index)).scalar_one(),
         added=len(added),

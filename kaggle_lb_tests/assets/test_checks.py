@@ -8,7 +8,7 @@ from dagster._core.event_api import PartitionKeyFilter
 from kaggle_lb.storage import registry
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.fixtures import fixture_path
-from kaggle_lb_tests.pipeline import BAD_BOARDS, ROWS
+from kaggle_lb_tests.pipeline import BAD_BOARDS, BOARD, ROWS
 
 def latest_check(instance, name: str, slug: str = "demo-comp"):
     asset = (
@@ -69,7 +69,7 @@ def test_healthy_boards_pass_every_check(sync, exports):
         (exports / "demo-comp.csv").write_bytes(fixture_path(name).read_bytes())
         result = sync()
         evaluations = result.get_asset_check_evaluations()
-        assert len(evaluations) == 9
+        assert len(evaluations) == 10
         assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
 
 
@@ -84,3 +84,28 @@ def test_match_rate_warns_when_most_users_vanish(titanic_site, site, exports):
     assert result.success  # a WARN check never stops the write
     evaluation = latest_check(titanic_site.instance, "match_rate_check")
     assert not evaluation.passed and evaluation.severity.value == "WARN"
+
+
+def test_a_name_several_site_users_claim_credits_none_of_them_and_warns_by_name(sync, site, exports):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    with site.begin() as conn:
+        # Anyone can type a top Kaggler's name: alice's own account and three claims of it.
+        registry.import_users(conn, site.tables, [("Alice", None), (" alice ", None), ("mallory", "ALICE")])
+
+    result = sync()
+
+    assert result.success  # a WARN check never stops the write
+    assert sync.entries() == {"bob": (1, "Team Alpha"), "carol_site": (2, "carol")}
+    evaluation = latest_check(sync.instance, "claims_check")
+    assert not evaluation.passed and evaluation.severity.value == "WARN"
+    assert "'alice' by 'alice', 'Alice', ' alice ', 'mallory'" in evaluation.description
+    assert evaluation.metadata["claims"].value == {"alice": ["alice", "Alice", " alice ", "mallory"]}
+    (materialization,) = result.asset_materializations_for_node("matched_entries")
+    assert materialization.metadata["contested_names"].value == 1
+    assert materialization.metadata["claims"].value == {"alice": ["alice", "Alice", " alice ", "mallory"]}
+
+    with site.begin() as conn:  # the site resolves it: the others give the name up
+        registry.import_users(conn, site.tables, [("Alice", "alice2"), (" alice ", "alice3"), ("mallory", "mallory")])
+    assert sync().success
+    assert sync.entries()["alice"] == (1, "Team Alpha")
+    assert latest_check(sync.instance, "claims_check").passed

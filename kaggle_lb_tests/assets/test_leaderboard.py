@@ -1,6 +1,8 @@
 """The three assets end to end: real Dagster execution, real databases, the real kaggle client."""
 
+import pytest
 from dagster import AssetKey, Definitions, execute_job, instance_for_test, reconstructable
+from sqlalchemy import Engine, create_engine, event, func, select
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
 from kaggle_lb.jobs import leaderboard_sync_job
@@ -105,7 +107,7 @@ def test_a_scheduled_poll_of_an_unchanged_board_writes_nothing_and_every_check_p
     assert counts(poll) == {"created": 0, "updated": 0, "unchanged": 3, "removed": 0, "skipped": 2}
     assert dump_entries(sync.database) == before
     evaluations = poll.get_asset_check_evaluations()
-    assert len(evaluations) == 9 and all(e.passed for e in evaluations)  # none left "Skipped"
+    assert len(evaluations) == 10 and all(e.passed for e in evaluations)  # none left "Skipped"
 
 
 def test_entries_deleted_from_the_sites_table_come_back_on_the_next_scheduled_poll(sync, exports, site):
@@ -173,6 +175,51 @@ def test_run_for_a_removed_competition_does_nothing_and_says_so(sync, exports, s
     assert not result.asset_materializations_for_node("matched_entries")
     messages = [entry.user_message for entry in sync.instance.all_logs(result.run_id)]
     assert any("competition 'demo-comp' is no longer registered" in m for m in messages)
+
+
+@pytest.mark.parametrize("when", ["after the download", "before the write"])
+def test_a_competition_removed_during_its_sync_ends_it_cleanly(sync, exports, site, tmp_path, when):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    raw_csv = tmp_path / "raw" / "raw_leaderboard_csv" / "demo-comp.csv"
+    removed = []
+
+    def remove_the_competition(conn, cursor, statement, parameters, context, executemany):
+        if removed or conn.engine.url.database != site.sqlalchemy_url.database:
+            return
+        # matched_entries' look-up of its competition, the first once the download is stored; or
+        # the write's first statement, which takes the competition's lock.
+        if statement.lstrip().startswith("INSERT INTO kaggle_lb_syncs") if when == "before the write" else (
+            raw_csv.exists() and "FROM competitions" in statement
+        ):
+            removed.append(statement)
+            other = create_engine(site.sqlalchemy_url)  # the operator, on a connection of their own
+            try:
+                with other.begin() as admin:
+                    registry.remove_competition(admin, site.tables, "demo-comp")
+            finally:
+                other.dispose()
+
+    event.listen(Engine, "before_cursor_execute", remove_the_competition)
+    try:
+        result = sync(raise_on_error=False)
+    finally:
+        event.remove(Engine, "before_cursor_execute", remove_the_competition)
+
+    assert removed, "the sync never reached that point"
+    assert result.asset_materializations_for_node("raw_leaderboard_csv")
+    assert not result.asset_materializations_for_node("matched_entries")
+    # A failure that says what happened: an asset with checks cannot end without reporting them.
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "matched_entries"
+    assert failure.step_failure_data.user_failure_data.description == (
+        "competition 'demo-comp' was removed during its sync; nothing written"
+    )
+    assert not raw_csv.exists()
+    assert dump_entries(site) == []
+    with site.begin() as conn:
+        for table in (site.tables.standings, site.tables.syncs):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
 
 
 def leaderboard_sync_job_from_env():

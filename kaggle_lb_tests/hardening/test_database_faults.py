@@ -217,3 +217,74 @@ def test_the_driver_error_of_a_lost_connection_is_what_the_caller_sees(site):
     with listening("before_cursor_execute", kill), pytest.raises(DBAPIError):
         _sync_in_transaction(site, competition_id, GOOD_BOARD)
     assert dump_entries(site) == []
+
+
+def _hold_the_competitions_lock(database: DatabaseResource, take: threading.Event, taken: threading.Event,
+                                release: threading.Event) -> None:
+    """Another writer: on `take`, hold what the sync's write must wait for until `release` (or 30 s),
+    on a connection of its own: the competition's kaggle_lb_syncs row, or SQLite's write lock."""
+    other = create_engine(database.sqlalchemy_url)
+    try:
+        with other.connect() as conn:
+            take.wait(30)
+            if database.sqlalchemy_url.get_backend_name() == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(text("SELECT competition_id FROM kaggle_lb_syncs FOR UPDATE"))
+            taken.set()
+            release.wait(30)
+            conn.rollback()
+    finally:
+        other.dispose()
+
+
+def test_a_sync_waiting_on_another_writers_lock_gives_up_within_the_bound_and_writes_nothing(site, exports, tmp_path):
+    bounded = DatabaseResource(url=site.url, home=site.home, lock_timeout_seconds=1)
+    with bounded.begin() as conn:
+        registry.import_users(conn, bounded.tables, [("dave", None)])
+    sync = AssetSync(bounded, LocalExportsResource(directory=str(exports)), tmp_path / "raw")
+    assert sync().success
+    before = dump_entries(site)
+    (exports / f"{SLUG}.csv").write_bytes(NEXT_BOARD)
+    take, taken, release = threading.Event(), threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_the_competitions_lock, args=(site, take, taken, release))
+    holder.start()
+    waited = []
+
+    def lock_before_the_write(conn, cursor, statement, parameters, context, executemany):
+        # The write's first statement takes the competition's lock: another writer got there first.
+        if not take.is_set() and on_database(conn, site) and statement.lstrip().startswith("INSERT INTO kaggle_lb_syncs"):
+            take.set()
+            assert taken.wait(30)
+            waited.append(time.monotonic())
+
+    try:
+        with listening("before_cursor_execute", lock_before_the_write):
+            result = sync()
+        waited.append(time.monotonic())
+    finally:
+        release.set()
+        holder.join(60)
+
+    assert len(waited) == 2, "the write never started"
+    assert waited[1] - waited[0] < 15  # 1 s, and the run's own work: not the 30 s the other writer holds
+    step, description = step_failure(result)
+    assert step == "matched_entries"
+    assert description.startswith(f"competition '{SLUG}': ")
+    assert "waited more than 1 s (lock_timeout_seconds) for a lock another writer held" in description
+    assert "nothing was written" in description
+    assert dump_entries(site) == before
+    assert standings_of(site) == {"alice": 1, "bob": 1, "carol": 2}
+
+
+def test_every_connection_of_kaggle_lbs_bounds_its_waits(site):
+    bounded = DatabaseResource(url=site.url, home=site.home, lock_timeout_seconds=2.5, statement_timeout_seconds=90)
+    try:
+        with bounded.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
+            else:
+                assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "2500ms"
+                assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "90s"
+    finally:
+        bounded.dispose()

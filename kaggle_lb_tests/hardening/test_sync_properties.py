@@ -16,8 +16,10 @@ from kaggle_lb.storage import registry, standings, user_keys
 
 SLUG = "prop-comp"
 HEADER = ["Rank", "TeamId", "TeamName", "LastSubmissionDate", "Score", "SubmissionCount", "TeamMemberUserNames"]
-# Few names, many spellings of each: case, surrounding spaces, a non-ASCII case pair (ß / SS).
-NAMES = ["ana", "Ana", " ANA ", "bob", "BOB", "b0b", "straße", "STRASSE", "Élodie", "élodie", "zoë", "x"]
+# Few names, many spellings of each: case, surrounding spaces, names that only Unicode folding
+# would equate (ß / SS, É / é, the ﬁ ligature / fi).
+NAMES = ["ana", "Ana", " ANA ", "bob", "BOB", "b0b", "straße", "STRASSE", "Élodie", "élodie", "zoë", "x",
+         "\ufb01ona", "FIONA"]
 DATES = ["2026-01-01 00:00:00", "2026-02-28 23:59:59", "2025-06-15 12:30:00"]
 
 
@@ -61,7 +63,8 @@ def reference_entries(rows: list[dict], users: dict[int, tuple[str, str | None]]
     """The matching rules, written out plainly: the oracle for the vectorised matcher."""
 
     def key(value: str) -> str:
-        return value.strip().casefold()
+        # Trimmed, then A-Z lower-cased and every other character kept, one at a time.
+        return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in value.strip())
 
     user_key = {}
     for user_id, (username, kaggle_username) in users.items():
@@ -69,6 +72,9 @@ def reference_entries(rows: list[dict], users: dict[int, tuple[str, str | None]]
             user_key[user_id] = key(kaggle_username)
         else:
             user_key[user_id] = key(username)
+    # A key two users share is nobody's.
+    claimants = list(user_key.values())
+    user_key = {user_id: k for user_id, k in user_key.items() if claimants.count(k) == 1}
 
     best: dict[int, tuple] = {}
     for row in rows:
@@ -160,17 +166,22 @@ def test_entries_follow_the_matching_rules_and_a_repeat_writes_nothing(database,
 
 def test_the_reference_follows_the_documented_rules():
     # The oracle itself, on a hand-checked case, so a wrong oracle cannot agree with a wrong matcher.
-    users = {1: ("ana", None), 2: ("bob", "  "), 3: ("carol", "Straße"), 4: ("dave", "nobody")}
+    users = {1: ("ana", None), 2: ("bob", "  "), 3: ("carol", "Straße"), 4: ("dave", "nobody"),
+             5: ("erin", " X"), 6: ("x", None), 7: ("fay", "\ufb01ona")}
     rows = [
         {"rank": 0, "team_id": 1, "team_name": "ana", "date": DATES[0], "score": 1.0, "count": 1, "members": "ana"},
+        {"rank": 2, "team_id": 9, "team_name": "t3", "date": DATES[0], "score": 0.5, "count": 1, "members": "ana"},
         {"rank": 2, "team_id": 5, "team_name": "t", "date": DATES[0], "score": 0.5, "count": None, "members": " ANA ,STRASSE"},
-        {"rank": 2, "team_id": 3, "team_name": "t2", "date": DATES[1], "score": 0.5, "count": 2, "members": "straße"},
+        {"rank": 2, "team_id": 3, "team_name": "t2", "date": DATES[1], "score": 0.5, "count": 2, "members": "straße,FIONA"},
         {"rank": 3, "team_id": 7, "team_name": "Bob", "date": DATES[2], "score": 0.25, "count": 4, "members": ""},
         {"rank": 4, "team_id": 8, "team_name": "dave", "date": DATES[2], "score": 0.1, "count": 4, "members": "x"},
     ]
     assert reference_entries(rows, users) == {
-        1: (2, 0.5, 5, "t", None, DATES[0]),  # the benchmark row credits nobody
-        3: (2, 0.5, 3, "t2", 2, DATES[1]),  # ß casefolds to ss; a rank tie goes to the lower team id
+        # The benchmark row credits nobody; " ANA " folds to ana; a rank tie goes to the lower team id.
+        1: (2, 0.5, 5, "t", None, DATES[0]),
+        # Only ASCII folds: Straße is not STRASSE but is straße, the ligature ﬁona is not FIONA.
+        3: (2, 0.5, 3, "t2", 2, DATES[1]),
         2: (3, 0.25, 7, "Bob", 4, DATES[2]),  # a blank Kaggle username falls back to the username
+        # erin (Kaggle username " X") and x share the key x: neither is credited for team 8.
     }
 

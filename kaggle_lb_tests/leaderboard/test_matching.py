@@ -39,13 +39,65 @@ def test_user_keys():
         users(
             (1, " Alice ", None),
             (2, "bob", " BOB2 "),  # the Kaggle username wins
-            (3, "straße", float("nan")),
+            (3, "Straße", float("nan")),  # only ASCII letters fold: ß stays ß
             (4, "carol", "  "),  # a blank Kaggle username is unset
             (5, None, None),
             (6, "  ", None),
+            (7, "\ufb01ona", "\u212aELVIN"),  # a ligature and the Kelvin sign are not ASCII: kept
         )
     )
-    assert keys.tolist() == ["alice", "bob2", "strasse", "carol", None, ""]
+    assert keys.tolist() == ["alice", "bob2", "straße", "carol", None, "", "\u212aelvin"]
+
+
+def test_names_fold_as_kaggle_usernames_do_ascii_case_only():
+    # Kaggle usernames are ASCII and case-insensitive: a non-ASCII site name matches only itself
+    # (Unicode case folding would let straße claim STRASSE, or the ligature ﬁona claim fiona).
+    result = match_entries(
+        board(
+            "1,10,A,2025-01-01 00:00:00,0.9,1,STRASSE",
+            "2,11,B,2025-01-01 00:00:00,0.8,1,fiona",
+            "3,12,C,2025-01-01 00:00:00,0.7,1,kelvin",
+            "4,13,D,2025-01-01 00:00:00,0.6,1,ÉLODIE",
+            "5,14,E,2025-01-01 00:00:00,0.5,1, ZOË ",
+        ),
+        users(
+            (1, "straße", None), (2, "\ufb01ona", None), (3, "kel", "\u212aelvin"), (4, "élodie", None),
+            (5, "zoe", "ZOË"), (6, "Strasse", "STRASSE "),
+        ),
+    )
+    assert credited(result) == {5: 5, 6: 1}
+
+
+def test_a_name_claimed_by_several_site_users_credits_none_of_them():
+    # Anyone can type a top Kaggler's username into their profile: a name two site users claim is
+    # nobody's until the site resolves it, and the claim is reported by name.
+    result = match_entries(
+        board(
+            '1,10,A,2025-01-01 00:00:00,0.9,1,"alice,bob"',
+            "2,11,B,2025-01-01 00:00:00,0.8,1,carol",
+        ),
+        users(
+            (1, "alice", None), (2, "Alice", None), (3, " alice ", None), (4, "mallory", "ALICE"),
+            (5, "bob", None), (6, "carol", None), (7, "carla", "carol"), (8, "dan", "eve"), (9, "eve", None),
+        ),
+    )
+    assert credited(result) == {5: 1}
+    # Only names on the board: dan and eve share a key no row holds.
+    assert result.contested == {"alice": ["alice", "Alice", " alice ", "mallory"], "carol": ["carol", "carla"]}
+    assert result.skipped == 1
+
+
+def test_a_team_name_claimed_by_several_site_users_credits_none_of_them():
+    result = match_entries(
+        board(
+            "10,Alice,2017-01-01 00:00:00,0.3",
+            "11,Bob,2017-01-01 00:00:00,0.4",
+            header="TeamId,TeamName,SubmissionDate,Score\n",
+        ),
+        users((1, "alice", None), (2, "ALICE", None), (3, "bob", None)),
+    )
+    assert credited(result) == {3: 2}
+    assert result.contested == {"alice": ["alice", "ALICE"]}
 
 
 def test_members_match_case_insensitively_and_all_are_credited():

@@ -65,6 +65,28 @@ def test_a_renamed_column_is_named_in_the_failure():
     assert not outcome.passed and "Score" in outcome.description
 
 
+def test_contested_names_are_reported_with_every_claimant():
+    assert board_checks.contested_names({}).passed
+    outcome = board_checks.contested_names({"alice": ["alice", "Alice", " alice ", "mallory"], "bo": ["bo", "Bo"]})
+    assert not outcome.passed
+    assert outcome.description.startswith("2 name(s) on the board are claimed by more than one site user")
+    assert "'alice' by 'alice', 'Alice', ' alice ', 'mallory'; 'bo' by 'bo', 'Bo'" in outcome.description
+    assert outcome.metadata == {
+        "contested_names": 2, "claims": {"alice": ["alice", "Alice", " alice ", "mallory"], "bo": ["bo", "Bo"]}
+    }
+    assert outcome.sample.to_dict("records") == [
+        {"name": "alice", "users": 4, "claimed_by": "'alice', 'Alice', ' alice ', 'mallory'"},
+        {"name": "bo", "users": 2, "claimed_by": "'bo', 'Bo'"},
+    ]
+
+
+def test_many_contested_names_are_listed_up_to_a_bound():
+    claims = {f"n{i}": [f"u{i}-{j}" for j in range(30)] for i in range(50)}
+    outcome = board_checks.contested_names(claims)
+    assert "and 40 more names" in outcome.description and "and 20 more" in outcome.description
+    assert len(outcome.description) < 2000
+
+
 def status(state, name="scores_vary_check", priority=HIGH):
     return Status("comp", name, state, priority, "detail", "run-1")
 

@@ -90,3 +90,16 @@ def test_a_failure_inside_the_transaction_keeps_the_previous_standings(database,
         write(database, comp, entries((1, 2, 0.5, 10, "a", 4), (3, 1, 0.95, 12, None, 1)), T2)
 
     assert dump_entries(database) == before
+
+
+def test_a_removed_competition_gets_nothing(database, comp):
+    with database.begin() as conn:
+        registry.remove_competition(conn, database.tables, "comp")
+
+    with pytest.raises(standings.CompetitionRemovedError):
+        write(database, comp, entries((1, 1, 0.9, 10, "a", 3)), T1)
+
+    assert dump_entries(database) == []
+    with database.begin() as conn:
+        assert standings.count_entries(conn, database.tables, comp) == 0
+        assert standings.last_sync(conn, database.tables, comp) is None

@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from kaggle_lb.leaderboard.matching import user_keys as keys_of
 from kaggle_lb.storage import registry, user_keys
@@ -54,10 +54,11 @@ def test_refresh_writes_only_the_changes(database):
 
 
 def test_board_users_are_exactly_the_users_matching_credits(database):
-    """The keys are Python's strip().casefold(), which SQL cannot compute: ß, Kelvin sign, long s."""
+    """The keys are matching.fold's (Python's strip(), ASCII letters lower-cased): ß, the Kelvin
+    sign, the long s and İ are kept, and what strip() trims is more than SQL's trim()."""
     users = [("ann", " Straße "), ("kel", "\u212aelvin"), ("sam", "ſam"), ("Bo", None), ("cy", "  "),
              ("dee", "other"), ("ëve", None), ("İsa", None), ("tab", "\tTab\x1c")]
-    keys = {"strasse", "kelvin", "sam", "bo", "cy", "ëve", "tab", "i̇sa"}
+    keys = {"straße", "\u212aelvin", "ſam", "bo", "cy", "ëve", "tab", "İsa"}
     with database.begin() as conn:
         registry.import_users(conn, database.tables, users)
         user_keys.refresh(conn, database.tables)
@@ -82,3 +83,26 @@ def test_a_user_renamed_or_deleted_since_the_refresh_is_never_credited_under_the
         user_keys.refresh(conn, tables)
         assert user_keys.load_board_users(conn, tables, {"old-name", "bo"}).empty
         assert list(user_keys.load_board_users(conn, tables, {"new-name"})["username"]) == ["ann"]
+
+
+def test_a_change_of_the_key_rule_rewrites_every_stored_key(database):
+    """The refresh diffs the users' names, which a new rule leaves as they were: the rule the keys
+    were stored under is what makes it compute them all again."""
+    tables = database.tables
+    state, index = tables.user_keys_state, tables.user_match_keys
+    with database.begin() as conn:
+        registry.import_users(conn, tables, [("ann", "Straße"), ("bo", None), ("fi", "\ufb01ona")])
+        user_keys.refresh(conn, tables)
+        # A database indexed before this rule: keys case-folded, the state table's first row only.
+        for user_id, key in _keys(conn, tables).items():
+            conn.execute(update(index).where(index.c.user_id == user_id).values(match_key=key.casefold()))
+        conn.execute(delete(state).where(state.c.id != 1))
+        before = user_keys.read_state(conn, tables).version
+
+        refreshed = user_keys.refresh(conn, tables)
+        again = user_keys.refresh(conn, tables)
+        stored = _keys(conn, tables)
+
+    assert sorted(stored.values()) == ["bo", "straße", "\ufb01ona"]
+    assert (refreshed.added, refreshed.changed, refreshed.removed, refreshed.version) == (0, 2, 0, before + 1)
+    assert (again.changed, again.version) == (0, before + 1)
