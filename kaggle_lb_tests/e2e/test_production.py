@@ -300,8 +300,27 @@ def wait_until_finished(prod: Production, run_ids: set[str], timeout: float = 42
 
     by_id = wait_for(f"runs {sorted(run_ids)} to finish", finished, timeout, diagnose=prod.logs)
     failed = {run_id: run["status"] for run_id, run in by_id.items() if run["status"] != "SUCCESS"}
-    assert not failed, f"runs did not succeed: {failed}\n{prod.logs()}"
+    causes = {run_id: failure_messages(prod.api, run_id) for run_id in failed}
+    assert not failed, f"runs did not succeed: {failed}\n{causes}\n{prod.logs()}"
     return by_id
+
+
+RUN_FAILURES = """
+query($runId: ID!) { runOrError(runId: $runId) { ... on Run { eventConnection { events {
+  ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
+  ... on RunFailureEvent { message }
+} } } } }
+"""
+
+
+def failure_messages(api: GraphQL, run_id: str) -> list[str]:
+    """What a failed run's steps said, for the assertion's message."""
+    events = api(RUN_FAILURES, runId=run_id)["runOrError"]["eventConnection"]["events"]
+    return [
+        " / ".join([event.get("stepKey") or "", event["error"]["message"], *(c["message"] for c in event["error"]["causes"])])
+        if "error" in event else event.get("message", "")
+        for event in events if event
+    ]
 
 
 def site_standings(site: DatabaseResource, slug: str) -> dict[str, tuple[int, str]]:
