@@ -5,7 +5,7 @@ one (`iterrows`, as the old task's `row['TeamName']` did); for each member usern
 for its user, then the team name for a row without members; then per credited user an
 update-or-create (a SELECT ... FOR UPDATE, then an INSERT or UPDATE) in its own transaction,
 as Django's `update_or_create` does in autocommit mode. The matching rules are kaggle-lb's
-(Kaggle username else username, ignoring case; every member; best rank; Rank 0 never), so
+(Kaggle username else username, ignoring ASCII case; every member; best rank; Rank 0 never), so
 both designs must write the same entries. Stale entries are removed at the end with one
 DELETE, which the old task never did.
 
@@ -25,6 +25,7 @@ from functools import partial
 import pandas as pd
 from sqlalchemy import Engine, LargeBinary, cast, collate, delete, func, insert, or_, select, update
 
+from kaggle_lb.leaderboard.matching import fold
 from kaggle_lb.leaderboard.parsing import DATE_FORMAT, split_members
 from kaggle_lb.storage.schema import Tables
 
@@ -39,8 +40,8 @@ def _sample_order(count: int, stride: int = 97) -> list[int]:
 
 def _key(username: str | None, kaggle_username: str | None) -> str | None:
     """A user's key, as matching.user_keys computes it for a frame: one user at a time here."""
-    kaggle = (kaggle_username or "").strip().casefold()
-    return kaggle or (username.strip().casefold() if username is not None else None)
+    kaggle = fold(kaggle_username or "")
+    return kaggle or (fold(username) if username is not None else None)
 
 
 # What Python's str.strip() removes from an ASCII string (str.isspace() within ASCII).
@@ -112,7 +113,7 @@ def process(
             names = split_members(record["TeamMemberUserNames"]) or [record["TeamName"]]
             user_ids = []
             for name in names:
-                key = name.strip().casefold()
+                key = fold(name)
                 if key:
                     user_ids += [user_id for user_id, *both in conn.execute(query(key)) if _key(*both) == key]
                     conn.rollback()  # autocommit reads, as the old task ran
@@ -163,3 +164,27 @@ def process(
         "extrapolated": not complete,
         "queries": queries,
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The per-row design as a process of its own (benchmarks/whole_process.py): one board into the
+    database's entries, each name looked up through the key index."""
+    import argparse
+    from pathlib import Path
+
+    from kaggle_lb.resources.database import DatabaseResource
+    from kaggle_lb.storage import registry
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    for name in ("--database-url", "--home", "--slug", "--board"):
+        parser.add_argument(name, required=True)
+    args = parser.parse_args(argv)
+    database = DatabaseResource(url=args.database_url, home=args.home)
+    with database.begin() as conn:
+        competition_id = registry.get_competition(conn, database.tables, args.slug).id
+    process(database.engine, database.tables, competition_id, Path(args.board).read_bytes(), "index")
+    database.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -160,7 +160,7 @@ def _database(kind: str, postgres_url: str, workdir: Path):
         admin.dispose()
 
 
-def _populate(url: str, home: str, board: bytes, user_count: int) -> float:
+def _populate(url: str, home: str, board: bytes, user_count: int, slug: str = COMPETITION) -> float:
     """Register the competition and the users; returns the seconds the first key refresh took."""
     from benchmarks.data import users_for
     from kaggle_lb.resources.database import DatabaseResource
@@ -169,7 +169,7 @@ def _populate(url: str, home: str, board: bytes, user_count: int) -> float:
     database = DatabaseResource(url=url, home=home)
     database.initialise()
     with database.begin() as conn:
-        registry.add_competition(conn, database.tables, COMPETITION)
+        registry.add_competition(conn, database.tables, slug)
         registry.import_users(conn, database.tables, users_for(board, user_count))
     started = time.perf_counter()
     with database.begin() as conn:
