@@ -51,18 +51,21 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+# Messages are soft-wrapped (left to the terminal): one problem stays one line in a log or a grep.
+
+
 def say(*parts: Text | str) -> None:
     """One line on stdout; str parts are kaggle-lb's own words, Text parts the values."""
-    stdout().print(Text.assemble(*parts))
+    stdout().print(Text.assemble(*parts), soft_wrap=True)
 
 
 def error(message: str) -> None:
     """One `error: ...` line on stderr; the message may quote anything, so it is shown as text."""
-    stderr().print(Text.assemble(("error:", "red"), " ", plain(message, multiline=True)))
+    stderr().print(Text.assemble(("error:", "red"), " ", plain(message, multiline=True)), soft_wrap=True)
 
 
 def warning(label: str, message: str) -> None:
-    stderr().print(Text.assemble((f"{label}:", "yellow"), " ", plain(message, multiline=True)))
+    stderr().print(Text.assemble((f"{label}:", "yellow"), " ", plain(message, multiline=True)), soft_wrap=True)
 
 
 def print_json(value) -> None:
