@@ -80,12 +80,12 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {value!r}")
 
 
-# Column kinds. A key (a slug, a username, a check's name) is folded onto more lines when the
-# table is narrow, never cut; a number or a status is short and stays on one line.
+# Column kinds. Nothing is ever cut: a key (a slug, a username, a check's name) is folded onto
+# more lines when the table is narrow; a number or a status is kept on one line while it fits.
 KEY = {"overflow": "fold"}
 TEXT = {"overflow": "fold", "ratio": 2}
-SHORT = {"no_wrap": True}
-NUMBER = {"no_wrap": True, "justify": "right"}
+SHORT = {"overflow": "fold", "no_wrap": True}
+NUMBER = {"overflow": "fold", "no_wrap": True, "justify": "right"}
 
 
 def table(*columns: tuple[str, dict], title: str | None = None) -> Table:

@@ -13,9 +13,12 @@ BOARD = (
 HEADER = BOARD.splitlines(keepends=True)[0]
 
 
+# The installed script, as a user starts it.
+KAGGLE_LB = str(Path(sys.executable).with_name("kaggle-lb"))
+
+
 def run_kaggle_lb(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """`kaggle-lb ARGS` as a user starts it: the installed script, in a fresh interpreter."""
-    script = Path(sys.executable).with_name("kaggle-lb")
+    """`kaggle-lb ARGS` in a fresh interpreter."""
     return subprocess.run(
-        [str(script), *args], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300, **kwargs
+        [KAGGLE_LB, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300, **kwargs
     )
