@@ -245,14 +245,18 @@ def _print_outcomes(outcomes: list, as_json: bool) -> None:
 
     if as_json:
         out.print_json([outcome.as_dict() for outcome in outcomes])
-        return
-    rows = out.table(("competition", out.KEY), ("status", out.SHORT), ("result, or the cause", out.TEXT))
+    else:
+        rows = out.table(("competition", out.KEY), ("status", out.SHORT), ("result, or the cause", out.TEXT))
+        for o in outcomes:
+            colour = {"synced": "green", "failed": "red"}.get(o.status, "yellow")
+            counts = ", ".join(f"{getattr(o, key)} {key}" for key in COUNT_KEYS)
+            result = out.plain(o.detail, multiline=True) if o.detail else counts
+            out.add_row(rows, (o.competition, out.plain(o.status, style=colour), result))
+        out.print_table(rows)
+    # The causes on stderr as well, whole and one to a line, for a log (and beside --json).
     for o in outcomes:
-        colour = {"synced": "green", "failed": "red"}.get(o.status, "yellow")
-        counts = ", ".join(f"{getattr(o, key)} {key}" for key in COUNT_KEYS)
-        result = out.plain(o.detail, multiline=True) if o.detail else counts
-        out.add_row(rows, (o.competition, out.plain(o.status, style=colour), result))
-    out.print_table(rows)
+        if o.detail:
+            out.stderr().print(out.plain(o.detail, multiline=True), soft_wrap=True)
 
 
 @main.command()
