@@ -149,3 +149,15 @@ def test_a_database_not_initialised_says_to_run_init(database_url, tmp_path, mon
     result = CliRunner().invoke(main, ["competitions", "list", "--database-url", database_url])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "run `kaggle-lb init`" in " ".join(result.stderr.split())
+
+
+def test_debug_shows_the_traceback_the_one_line_replaces(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_LB_HOME", str(tmp_path))
+    args = ["competitions", "list", "--database-url", f"sqlite:///{tmp_path / 'missing.sqlite3'}"]
+
+    plain = CliRunner().invoke(main, args)
+    debug = CliRunner().invoke(main, ["--debug", *args])
+
+    assert plain.exit_code == 1 and isinstance(plain.exception, SystemExit)
+    assert "run `kaggle-lb init`" in plain.stderr
+    assert type(debug.exception).__name__ == "DatabaseNotReadyError"  # raised, so Python prints its traceback
