@@ -1,35 +1,18 @@
-"""`kaggle-lb`: register competitions and users, sync through the Dagster assets, read standings."""
+"""`kaggle-lb`: register competitions and users, sync through the Dagster assets, read standings.
 
-import csv
-import json
+Only click is imported up front: each command imports what it needs, so `--help` and the
+commands that only read or write the site's database start without Dagster or pandas (those
+load in `sync`, `checks` and `demo`, which run the assets) and `--help` without SQLAlchemy or Rich.
+"""
+
 import os
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import datetime, timezone
-from importlib import resources as package_files
 from pathlib import Path
 
 import click
-from dagster import DagsterInstance
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
-from kaggle_lb.assets import leaderboard_check_keys
-from kaggle_lb.quality import health
-from kaggle_lb.quality.alerts import FAILING, HIGH, PASSING
 from kaggle_lb.errors import ConfigurationError
-from kaggle_lb.resources.database import DatabaseResource, describe_database_error
-from kaggle_lb.slugs import competition_slug
-from kaggle_lb.resources.from_env import database_from_env, quality_from_env
-from kaggle_lb.storage import registry, standings, user_keys
-from kaggle_lb.sync import SyncOutcome, sync_competitions
-
-console = Console()
-err_console = Console(stderr=True)
 
 database_url_option = click.option(
     "--database-url",
@@ -47,8 +30,14 @@ _opened: dict[str, str] = {}
 
 @contextmanager
 def _database(database_url: str | None):
-    # Used here, outside any Dagster run, where an EnvVar is never resolved: pass the value itself.
-    database = database_from_env(database_url or os.environ.get("KAGGLE_LB_DATABASE_URL"))
+    from kaggle_lb.storage.database import DEFAULT_HOME, Database
+
+    # The settings database_from_env reads, as plain values: no Dagster EnvVar outside a run.
+    database = Database(
+        url=database_url or os.environ.get("KAGGLE_LB_DATABASE_URL"),
+        home=os.environ.get("KAGGLE_LB_HOME") or DEFAULT_HOME,
+        site_schema=os.environ.get("KAGGLE_LB_SITE_SCHEMA") or None,
+    )
     _opened["url"] = database.display_url
     try:
         yield database
@@ -56,39 +45,44 @@ def _database(database_url: str | None):
         database.dispose()
 
 
-def _fail(message: str) -> None:
-    err_console.print(f"[red]error:[/red] {message}")
+def _fail(*messages: str) -> None:
+    from kaggle_lb import cli_output as out
+
+    for message in messages:
+        out.error(message)
     sys.exit(1)
 
 
-def _print_json(value) -> None:
-    click.echo(json.dumps(value, indent=2, default=_json_default, ensure_ascii=False))
-
-
-def _json_default(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {value!r}")
+def _database_errors() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's errors for a database that cannot be used; none was raised if SQLAlchemy was
+    never imported (so an error in `--help` imports none)."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return (exc.ArgumentError, exc.NoSuchModuleError, exc.DBAPIError) if exc else ()
 
 
 class _Commands(click.Group):
     """Turns what an operator can fix (a setting, the database, the site's tables) into one line
-    per problem on stderr instead of a traceback."""
+    per problem on stderr instead of a traceback; `--debug` shows the traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ConfigurationError as error:
-            for line in str(error).splitlines():
-                err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False)
-            sys.exit(1)
-        except (ArgumentError, NoSuchModuleError, DBAPIError) as error:
+            if ctx.params.get("debug"):
+                raise
+            _fail(*str(error).splitlines())
+        except _database_errors() as error:
+            if ctx.params.get("debug"):
+                raise
+            from kaggle_lb.storage.database import describe_database_error
+
             _fail(describe_database_error(error, _opened.get("url", "(not opened)")))
 
 
 @click.group(cls=_Commands)
 @click.version_option(package_name="kaggle-lb")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error instead of its one line.")
+def main(debug: bool) -> None:
     """Keep a site's own leaderboard in sync with Kaggle."""
 
 
@@ -96,11 +90,13 @@ def main() -> None:
 @database_url_option
 def init(database_url: str | None) -> None:
     """Create kaggle-lb's tables, or upgrade them, and check the site's; safe to run again."""
+    from kaggle_lb import cli_output as out
+
     with _database(database_url) as database:
         notes = database.initialise()
-        console.print(f"database ready: {database.display_url} ({database.schema.source})")
+        out.say("database ready: ", out.plain(f"{database.display_url} ({database.schema.source})"))
         for note in notes:
-            console.print(note)
+            out.say(out.plain(note))
 
 
 @main.group()
@@ -120,6 +116,10 @@ def competitions() -> None:
 @database_url_option
 def competitions_add(slug: str, title: str | None, score_direction: str | None, database_url: str | None) -> None:
     """Register competition SLUG (its Kaggle URL name, or its URL) as active; run again to change its settings."""
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.slugs import competition_slug
+    from kaggle_lb.storage import registry
+
     try:
         slug = competition_slug(slug)
     except ValueError as error:
@@ -130,7 +130,7 @@ def competitions_add(slug: str, title: str | None, score_direction: str | None, 
             registry.set_score_direction(
                 conn, database.tables, slug, None if score_direction == "auto" else score_direction
             )
-    console.print(f"{'added' if created else 'already registered'}: {slug}")
+    out.say("added: " if created else "already registered: ", out.plain(slug))
 
 
 @competitions.command("list")
@@ -138,43 +138,55 @@ def competitions_add(slug: str, title: str | None, score_direction: str | None, 
 @database_url_option
 def competitions_list(as_json: bool, database_url: str | None) -> None:
     """List the competitions kaggle-lb syncs (the site's, with a site schema)."""
+    from dataclasses import asdict
+
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.storage import registry
+
     with _database(database_url) as database, database.begin() as conn:
         registered = registry.read_competitions(conn, database.tables)
-    rows = registered.competitions
     for problem in registered.problems:
-        err_console.print(f"[yellow]skipped:[/yellow] {escape(problem)}", highlight=False)
+        out.warning("skipped", problem)
     if as_json:
-        _print_json([{k: v for k, v in asdict(c).items() if k != "id"} for c in rows])
+        out.print_json([{k: v for k, v in asdict(c).items() if k != "id"} for c in registered.competitions])
         return
-    table = Table("slug", "title", "active", "better score")
-    for c in rows:
-        table.add_row(c.slug, c.title or "", "yes" if c.is_active else "no", c.score_direction or "auto")
-    console.print(table)
+    rows = out.table(("slug", out.KEY), ("title", out.TEXT), ("active", out.SHORT), ("better score", out.SHORT))
+    for c in registered.competitions:
+        out.add_row(rows, (c.slug, c.title, "yes" if c.is_active else "no", c.score_direction or "auto"))
+    out.print_table(rows)
 
 
 def _competition_setter(name: str, done: str, help_text: str, change):
+    """A command changing one competition; `change(registry, conn, tables, slug)` says if it was found."""
+
     @competitions.command(name, help=help_text)
     @click.argument("slug")
     @database_url_option
     def command(slug: str, database_url: str | None) -> None:
+        from kaggle_lb import cli_output as out
+        from kaggle_lb.storage import registry
+
         with _database(database_url) as database, database.begin() as conn:
-            found = change(conn, database.tables, slug)
+            found = change(registry, conn, database.tables, slug)
         if not found:
             _fail(f"competition '{slug}' is not registered")
-        console.print(f"{done}: {slug}")
+        out.say(f"{done}: ", out.plain(slug))
 
     return command
 
 
 _competition_setter(
     "activate", "activated", "Sync SLUG on the schedule again.",
-    lambda conn, tables, slug: registry.set_competition_active(conn, tables, slug, True),
+    lambda registry, conn, tables, slug: registry.set_competition_active(conn, tables, slug, True),
 )
 _competition_setter(
     "deactivate", "deactivated", "Stop syncing SLUG on the schedule (its standings stay).",
-    lambda conn, tables, slug: registry.set_competition_active(conn, tables, slug, False),
+    lambda registry, conn, tables, slug: registry.set_competition_active(conn, tables, slug, False),
 )
-_competition_setter("remove", "removed", "Unregister SLUG and delete its standings.", registry.remove_competition)
+_competition_setter(
+    "remove", "removed", "Unregister SLUG and delete its standings.",
+    lambda registry, conn, tables, slug: registry.remove_competition(conn, tables, slug),
+)
 
 
 @main.group()
@@ -188,46 +200,73 @@ def users() -> None:
 @database_url_option
 def users_add(username: str, kaggle_username: str | None, database_url: str | None) -> None:
     """Add USERNAME, or change their Kaggle username."""
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.storage import registry
+    from kaggle_lb.users_file import kaggle_username_problem, username_problem
+
+    username, kaggle_username = username.strip(), (kaggle_username or "").strip() or None
+    problems = [username_problem(username), kaggle_username and kaggle_username_problem(kaggle_username)]
+    if any(problems):
+        _fail(*filter(None, problems))
     with _database(database_url) as database, database.begin() as conn:
         counts = registry.import_users(conn, database.tables, [(username, kaggle_username)])
-        user_keys.refresh(conn, database.tables)  # the next sync, scheduled too, credits them
-    console.print(f"{'added' if counts.created else 'updated' if counts.updated else 'unchanged'}: {username}")
+        _refresh_user_keys(conn, database.tables)
+    done = "added" if counts.created else "updated" if counts.updated else "unchanged"
+    out.say(f"{done}: ", out.plain(username))
+
+
+def _refresh_user_keys(conn, tables) -> None:
+    """The users' key index brought up to date in the same transaction, so the next sync, a
+    scheduled one too, credits the users just written (matching needs pandas: imported here)."""
+    from kaggle_lb.storage import user_keys
+
+    user_keys.refresh(conn, tables)
 
 
 @users.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @database_url_option
 def users_import(file: Path, database_url: str | None) -> None:
-    """Upsert users from a CSV with a `username` and an optional `kaggle_username` column."""
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if "username" not in (reader.fieldnames or []):
-            _fail(f"{file}: the header needs a 'username' column (found: {', '.join(reader.fieldnames or [])})")
-        rows = [
-            (row["username"].strip(), (row.get("kaggle_username") or "").strip() or None)
-            for row in reader
-            if (row["username"] or "").strip()
-        ]
-    with _database(database_url) as database, database.begin() as conn:
-        counts = registry.import_users(conn, database.tables, rows)
-        user_keys.refresh(conn, database.tables)  # the next sync, scheduled too, credits them
-    console.print(f"{counts.created} created, {counts.updated} updated, {counts.unchanged} unchanged")
+    """Upsert users from FILE, a UTF-8 CSV with a `username` and an optional `kaggle_username`
+    column, one user per line.
+
+    The whole file is checked first: any problem (a malformed line, a wrong number of fields, a
+    missing or repeated username, another column, text that is not UTF-8) is reported with its
+    line numbers and nothing is written. Blank lines are skipped."""
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.storage import registry
+    from kaggle_lb.users_file import UsersFileError, read_users_file
+
+    with out.progress(f"checking {file.name}", total=None) as update:
+        try:
+            rows = read_users_file(file, advance=lambda lines: update(advance=lines))
+        except UsersFileError as error:
+            _fail(*error.problems)
+        update(description=f"writing {len(rows)} users", total=None)
+        with _database(database_url) as database, database.begin() as conn:
+            counts = registry.import_users(conn, database.tables, rows)
+            _refresh_user_keys(conn, database.tables)
+    out.say(f"{counts.created} created, {counts.updated} updated, {counts.unchanged} unchanged")
 
 
-def _print_outcomes(outcomes: list[SyncOutcome], as_json: bool) -> None:
+def _print_outcomes(outcomes: list, as_json: bool) -> None:
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.sync import COUNT_KEYS
+
     if as_json:
-        _print_json([outcome.as_dict() for outcome in outcomes])
+        out.print_json([outcome.as_dict() for outcome in outcomes])
     else:
-        table = Table("competition", "status", "created", "updated", "unchanged", "removed", "skipped")
+        rows = out.table(("competition", out.KEY), ("status", out.SHORT), ("result, or the cause", out.TEXT))
         for o in outcomes:
             colour = {"synced": "green", "failed": "red"}.get(o.status, "yellow")
-            counts = (o.created, o.updated, o.unchanged, o.removed, o.skipped)
-            table.add_row(o.competition, f"[{colour}]{o.status}[/{colour}]", *map(str, counts))
-        console.print(table)
-    # Causes go to stderr so that --json output stays parseable.
+            counts = ", ".join(f"{getattr(o, key)} {key}" for key in COUNT_KEYS)
+            result = out.plain(o.detail, multiline=True) if o.detail else counts
+            out.add_row(rows, (o.competition, out.plain(o.status, style=colour), result))
+        out.print_table(rows)
+    # The causes on stderr as well, whole and one to a line, for a log (and beside --json).
     for o in outcomes:
         if o.detail:
-            err_console.print(o.detail, markup=False, highlight=False)
+            out.stderr().print(out.plain(o.detail, multiline=True), soft_wrap=True)
 
 
 @main.command()
@@ -242,7 +281,10 @@ def _print_outcomes(outcomes: list[SyncOutcome], as_json: bool) -> None:
 @json_option
 @database_url_option
 def sync(slugs: tuple[str, ...], source: str | None, as_json: bool, database_url: str | None) -> None:
-    """Sync SLUGS (default: every active competition) through the Dagster assets."""
+    """Sync SLUGS (default: every active competition) through the Dagster assets; exit 1 when one failed."""
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.storage import registry
+
     with _database(database_url) as database, database.begin() as conn:
         known = registry.list_competitions(conn, database.tables)
     chosen = list(slugs) or [c.slug for c in known if c.is_active]
@@ -254,34 +296,46 @@ def sync(slugs: tuple[str, ...], source: str | None, as_json: bool, database_url
             else f"not among the site's competitions ({database.schema.source})"
         )
         _fail(f"not registered: {', '.join(unknown)} ({how})")
-    with Progress(console=err_console, transient=True, disable=not chosen) as progress:
-        task = progress.add_task("syncing", total=len(chosen))
-        outcomes = []
-        for outcome in sync_competitions(chosen, database_url=database_url, source=source):
+    from kaggle_lb.sync import USER_KEYS_PHASE, sync_competitions
+
+    outcomes = []
+    # The phases: the users' keys, then each competition.
+    with out.progress("starting", total=len(chosen) + 1) as update:
+        def starting(phase: str) -> None:
+            update(description=f"syncing {phase}", advance=0 if phase == USER_KEYS_PHASE else 1)
+
+        for outcome in sync_competitions(chosen, database_url=database_url, source=source, starting=starting):
             outcomes.append(outcome)
-            progress.advance(task)
     _print_outcomes(outcomes, as_json)
     if any(o.status == "failed" for o in outcomes):
         sys.exit(1)
 
 
-def _standings_rows(database: DatabaseResource, slug: str) -> list[dict]:
+def _standings_rows(database, slug: str) -> list[dict]:
+    from kaggle_lb.storage import registry
+    from kaggle_lb.storage.standings_read import read_standings
+
     with database.begin() as conn:
         competition = registry.get_competition(conn, database.tables, slug)
         if competition is None:
             _fail(f"competition '{slug}' is not registered")
-        return standings.read_standings(conn, database.tables, competition.id)
+        return read_standings(conn, database.tables, competition.id)
 
 
-def _standings_table(slug: str, rows: list[dict]) -> Table:
-    table = Table("rank", "username", "score", "team", "submissions", "last submission", title=slug)
+def _print_standings(slug: str, rows: list[dict]) -> None:
+    from kaggle_lb import cli_output as out
+
+    table = out.table(
+        ("rank", out.NUMBER), ("username", out.KEY), ("score", out.NUMBER), ("team", out.TEXT),
+        ("entries", out.NUMBER), ("last submission", out.TEXT), title=slug,
+    )
     for row in rows:
-        table.add_row(
-            str(row["rank"]), row["username"], f"{row['score']:g}" if row["score"] is not None else "",
-            row["kaggle_team_name"], "" if row["submission_count"] is None else str(row["submission_count"]),
-            row["submission_date"].strftime("%Y-%m-%d %H:%M") if row["submission_date"] else "",
-        )
-    return table
+        out.add_row(table, (
+            row["rank"], row["username"], out.score_text(row["score"]), row["kaggle_team_name"],
+            row["submission_count"],
+            row["submission_date"].strftime("%Y-%m-%d %H:%M") if row["submission_date"] else None,
+        ))
+    out.print_table(table)
 
 
 @main.command("standings")
@@ -290,12 +344,14 @@ def _standings_table(slug: str, rows: list[dict]) -> Table:
 @database_url_option
 def standings_command(slug: str, as_json: bool, database_url: str | None) -> None:
     """The platform's entries for SLUG in rank order."""
+    from kaggle_lb import cli_output as out
+
     with _database(database_url) as database:
         rows = _standings_rows(database, slug)
     if as_json:
-        _print_json(rows)
+        out.print_json(rows)
     else:
-        console.print(_standings_table(slug, rows))
+        _print_standings(slug, rows)
 
 
 @main.command("checks")
@@ -304,6 +360,17 @@ def standings_command(slug: str, as_json: bool, database_url: str | None) -> Non
 @database_url_option
 def checks_command(slug: str | None, as_json: bool, database_url: str | None) -> None:
     """Latest check results and freshness per competition; exit 1 on a failing ERROR check or staleness."""
+    from dataclasses import asdict
+    from datetime import datetime, timezone
+
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.assets import leaderboard_check_keys
+    from kaggle_lb.quality import health
+    from kaggle_lb.quality.alerts import FAILING, HIGH, PASSING
+    from kaggle_lb.resources.from_env import quality_from_env
+    from kaggle_lb.storage import registry, standings
+    from kaggle_lb.sync import open_instance
+
     if not os.environ.get("DAGSTER_HOME"):
         _fail("`checks` reads the Dagster instance: set DAGSTER_HOME to the one the daemon uses")
     window = quality_from_env().freshness_minutes
@@ -316,7 +383,7 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
                 _fail(f"competition '{slug}' is not registered")
         synced = {c.slug: standings.last_sync(conn, database.tables, c.id) for c in competitions}
     statuses = []
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         for competition in competitions:
             checks = health.check_statuses(instance, competition.slug, leaderboard_check_keys)
             statuses += [*checks, health.run_status(instance, competition.slug, checks)]
@@ -326,13 +393,17 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
                     health.freshness_status(competition.slug, last.synced_at if last else None, window, now)
                 )
     if as_json:
-        _print_json([asdict(status) for status in statuses])
+        out.print_json([asdict(status) for status in statuses])
     else:
-        table = Table("competition", "check", "state", "priority", "detail")
+        table = out.table(
+            ("competition", out.KEY), ("check", out.KEY), ("state", out.SHORT), ("priority", out.SHORT),
+            ("detail", out.TEXT),
+        )
         for s in statuses:
             colour = {FAILING: "red", PASSING: "green"}.get(s.state, "yellow")
-            table.add_row(s.competition, s.name, f"[{colour}]{s.state}[/{colour}]", s.priority, s.description)
-        console.print(table)
+            out.add_row(table, (s.competition, s.name, out.plain(s.state, style=colour), s.priority,
+                                out.plain(s.description, multiline=True)))
+        out.print_table(table)
     if any(s.state == FAILING and s.priority == HIGH for s in statuses):
         sys.exit(1)
 
@@ -353,23 +424,30 @@ DEMO_COMPETITIONS = {
 )
 def demo(home: Path | None) -> None:
     """Sync three real Kaggle exports into an SQLite database and print the standings."""
+    from importlib import resources as package_files
+
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.storage import registry
+    from kaggle_lb.sync import sync_competitions
+    from kaggle_lb.users_file import read_users_file
+
     home = (home or Path(os.environ.get("KAGGLE_LB_HOME") or ".kaggle_lb")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{home / 'demo.sqlite3'}"
     demo_files = package_files.files("kaggle_lb") / "demo"
     with _database(database_url) as database:
         database.initialise()
-    with _database(database_url) as database, database.begin() as conn:
+    with _database(database_url) as database, database.begin() as conn, \
+            package_files.as_file(demo_files / "users.csv") as users_file:
         for slug, title in DEMO_COMPETITIONS.items():
             registry.add_competition(conn, database.tables, slug, title)
-        reader = csv.DictReader((demo_files / "users.csv").read_text(encoding="utf-8").splitlines())
-        registry.import_users(conn, database.tables, [(r["username"], r["kaggle_username"] or None) for r in reader])
-    console.print(f"demo database: {database_url}")
+        registry.import_users(conn, database.tables, read_users_file(users_file))
+    out.say("demo database: ", out.plain(database_url))
     with package_files.as_file(demo_files / "exports") as exports:
         outcomes = list(sync_competitions(list(DEMO_COMPETITIONS), database_url=database_url, source=str(exports)))
     _print_outcomes(outcomes, as_json=False)
     with _database(database_url) as database:
         for slug in DEMO_COMPETITIONS:
-            console.print(_standings_table(slug, _standings_rows(database, slug)))
+            _print_standings(slug, _standings_rows(database, slug))
     if any(o.status == "failed" for o in outcomes):
         sys.exit(1)

@@ -3,20 +3,25 @@
 The runs are recorded in the instance at DAGSTER_HOME when it is set, so they show in the UI.
 """
 
+import fcntl
+import logging
 import os
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, TRIGGER_TAG
 from kaggle_lb.definitions import definitions
+from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.resources.from_env import resources_from_env
 
 COUNT_KEYS = ("created", "updated", "unchanged", "removed", "skipped")
+USER_KEYS_PHASE = "user_match_keys"
 
 
 @dataclass(frozen=True)
@@ -92,24 +97,70 @@ def refresh_user_keys(defs: Definitions, instance: DagsterInstance, raise_on_err
     )
 
 
+# Runs started here send no usage statistics, so Dagster never prints its telemetry banner.
+_INSTANCE_OVERRIDES = {"telemetry": {"enabled": False}}
+# Beside Dagster's own files; the name says whose it is.
+_INSTANCE_LOCK = ".kaggle_lb_instance.lock"
+
+
+class _NoMissingConfigWarning(logging.Filter):
+    """Dagster warns when DAGSTER_HOME has no dagster.yaml; its defaults are what kaggle-lb wants,
+    so the warning would only clutter the command's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No dagster instance configuration file")
+
+
+@contextmanager
+def open_instance() -> Iterator[DagsterInstance]:
+    """The instance at DAGSTER_HOME (the UI's), else an ephemeral one.
+
+    Opening an instance creates its SQLite storage on first use, and two processes doing that at
+    once can stamp one database's schema version twice, which breaks it for good; so the instance
+    is opened under an exclusive lock on a file in DAGSTER_HOME (the lock is held only while it
+    opens: once created, the storage is safe to share)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        with DagsterInstance.ephemeral() as instance:
+            yield instance
+        return
+    path = Path(home).expanduser()
+    if not path.is_absolute() or not path.is_dir():
+        raise ConfigurationError(f"DAGSTER_HOME={home}: not an absolute path to an existing directory")
+    dagster_logger = logging.getLogger("dagster")
+    quiet = _NoMissingConfigWarning()
+    dagster_logger.addFilter(quiet)
+    try:
+        with open(path / _INSTANCE_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            # local_temp with a directory is a persistent instance there, like DagsterInstance.get(),
+            # and the public way to open one with overrides.
+            instance = DagsterInstance.local_temp(str(path), overrides=_INSTANCE_OVERRIDES)
+    finally:
+        dagster_logger.removeFilter(quiet)
+    with instance:
+        yield instance
+
+
 def sync_competitions(
-    slugs: list[str], database_url: str | None = None, source: str | None = None
+    slugs: list[str],
+    database_url: str | None = None,
+    source: str | None = None,
+    starting: Callable[[str], None] = lambda phase: None,
 ) -> Iterator[SyncOutcome]:
     """Each competition in its own run, after a refresh of the users' keys (a sync by hand sees
-    every user change at once); one failure never stops the rest."""
+    every user change at once); one failure never stops the rest. `starting` is told of each
+    phase (`user_match_keys`, then each slug) as it starts, for a progress bar."""
     resources = resources_from_env(database_url=database_url, source=source)
     defs = definitions(resources)
-    with ExitStack() as stack:
-        instance = (
-            DagsterInstance.get()
-            if os.environ.get("DAGSTER_HOME")
-            else stack.enter_context(DagsterInstance.ephemeral())
-        )
+    with open_instance() as instance:
+        starting(USER_KEYS_PHASE)
         refreshed = refresh_user_keys(defs, instance)
         if not refreshed.success:
             for slug in slugs:
                 yield SyncOutcome(slug, "failed", detail=f"user_match_keys: {_failure_message(refreshed)}")
             return
         for slug in slugs:
+            starting(slug)
             yield _outcome(slug, run_sync(defs, instance, slug, tags={TRIGGER_TAG: "cli"}))
         resources["database"].dispose()

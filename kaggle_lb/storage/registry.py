@@ -6,13 +6,16 @@ Both are read through the site schema. Only the built-in tables may be changed b
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Connection, bindparam, case, delete, insert, literal_column, null, select, update
 
 from kaggle_lb.slugs import competition_slug
 from kaggle_lb.storage.schema import Tables
 from kaggle_lb.storage.site_schema import CompetitionsMapping, SiteOwnedError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -177,13 +180,16 @@ def import_users(conn: Connection, tables: Tables, users: Iterable[tuple[str, st
     )
 
 
-def load_users(conn: Connection, tables: Tables) -> pd.DataFrame:
+def load_users(conn: Connection, tables: Tables) -> "pd.DataFrame":
     """All platform users as the matcher wants them: user_id, username, kaggle_username."""
     query = select(tables.user_id, tables.username, tables.kaggle_username).order_by(tables.user_id)
     return users_frame(conn.execute(query).all())
 
 
-def users_frame(rows) -> pd.DataFrame:
+def users_frame(rows) -> "pd.DataFrame":
+    # Imported here: the CLI's commands use this module and need no pandas.
+    import pandas as pd
+
     return pd.DataFrame.from_records(rows, columns=["user_id", "username", "kaggle_username"]).astype(
         {"user_id": "int64"}
     )

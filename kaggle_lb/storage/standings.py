@@ -40,6 +40,7 @@ from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
 from kaggle_lb.storage.bulk import insert_rows, json_values, python_rows
 from kaggle_lb.storage.schema import Tables
 from kaggle_lb.storage.site_schema import BUILT_IN_ENTRY_COLUMNS, TEXT_FIELDS
+from kaggle_lb.storage.standings_read import read_standings  # noqa: F401 (kept importable from here)
 
 ENTRY_COLUMNS = list(ENTRY_DTYPES)
 # kaggle_lb_standings names its columns as the site schema's fields; the matcher names them as the
@@ -322,23 +323,3 @@ def count_entries(conn: Connection, tables: Tables, competition_id: int) -> int:
     own = tables.standings
     query = select(func.count()).select_from(own).where(own.c.competition_id == competition_id)
     return conn.execute(query).scalar_one()
-
-
-def read_standings(conn: Connection, tables: Tables, competition_id: int) -> list[dict]:
-    """The competition's standings of site users in rank order, with the site username."""
-    own = tables.standings
-    query = (
-        select(
-            tables.username.label("username"),
-            own.c.rank,
-            own.c.score,
-            own.c.team_id.label("kaggle_team_id"),
-            own.c.team_name.label("kaggle_team_name"),
-            own.c.submission_count,
-            own.c.last_submission.label("submission_date"),
-        )
-        .join(tables.users, tables.user_id == own.c.user_id)
-        .where(own.c.competition_id == competition_id)
-        .order_by(own.c.rank, tables.username)
-    )
-    return [dict(row._mapping) for row in conn.execute(query)]

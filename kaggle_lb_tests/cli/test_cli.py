@@ -7,36 +7,8 @@ from click.testing import CliRunner
 from dagster import DagsterInstance
 
 from kaggle_lb.cli import main
+from kaggle_lb_tests.cli.support import BOARD, HEADER
 from kaggle_lb_tests.fixtures import fixture_path
-
-BOARD = (
-    "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
-    '1,101,"Team, Alpha","2026-11-01 10:00:00",0.95,4,"alice,bob"\n'
-    '2,102,carol,"2026-11-02 11:00:00",0.90,2,carol\n'
-)
-
-
-@pytest.fixture
-def cli(database_url, monkeypatch, tmp_path):
-    """Runs `kaggle-lb ARGS --database-url URL` and returns (exit code, output)."""
-    monkeypatch.setenv("KAGGLE_LB_HOME", str(tmp_path / "home"))
-    runner = CliRunner()
-
-    def run(*args: str, expect: int = 0):
-        result = runner.invoke(main, [*args, "--database-url", database_url], catch_exceptions=False)
-        assert result.exit_code == expect, result.output
-        return result.stdout
-
-    run("init")  # the README's first step
-    return run
-
-
-@pytest.fixture
-def exports(tmp_path):
-    directory = tmp_path / "exports"
-    directory.mkdir()
-    (directory / "comp-a.csv").write_text(BOARD)
-    return directory
 
 
 def test_competitions_commands(cli):
@@ -143,7 +115,7 @@ def test_checks_command_reports_failing_checks_and_exits_non_zero(cli, exports):
     assert all(s["state"] == "passing" for s in healthy)
 
     zeros = "".join(f'{i},{100 + i},t{i},"2026-11-01 10:00:00",0,1,m{i}\n' for i in range(1, 9))
-    (exports / "comp-a.csv").write_text(BOARD.splitlines(keepends=True)[0] + zeros)
+    (exports / "comp-a.csv").write_text(HEADER + zeros)
     cli("sync", "--source", str(exports), expect=1)
 
     failing = json.loads(cli("checks", "comp-a", "--json", expect=1))
@@ -177,3 +149,15 @@ def test_a_database_not_initialised_says_to_run_init(database_url, tmp_path, mon
     result = CliRunner().invoke(main, ["competitions", "list", "--database-url", database_url])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "run `kaggle-lb init`" in " ".join(result.stderr.split())
+
+
+def test_debug_shows_the_traceback_the_one_line_replaces(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_LB_HOME", str(tmp_path))
+    args = ["competitions", "list", "--database-url", f"sqlite:///{tmp_path / 'missing.sqlite3'}"]
+
+    plain = CliRunner().invoke(main, args)
+    debug = CliRunner().invoke(main, ["--debug", *args])
+
+    assert plain.exit_code == 1 and isinstance(plain.exception, SystemExit)
+    assert "run `kaggle-lb init`" in plain.stderr
+    assert type(debug.exception).__name__ == "DatabaseNotReadyError"  # raised, so Python prints its traceback
