@@ -1,5 +1,7 @@
 """The one Definitions object that `dagster dev`, the daemon and the CLI load."""
 
+import gc
+
 from dagster import Definitions, in_process_executor
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
@@ -24,3 +26,9 @@ def definitions(resources: dict) -> Definitions:
 
 
 defs = definitions(resources_from_env())
+
+# Every process that loads the code location (a run's worker, the code server, `kaggle-lb sync`)
+# keeps what it has imported until it exits: frozen, those objects are no longer walked by every
+# full garbage collection, which a sync of a large board triggers many times (see
+# benchmarks/README.md, "Where the seconds go").
+gc.freeze()

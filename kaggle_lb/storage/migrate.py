@@ -3,9 +3,6 @@ start-up), never a side effect of connecting. Runs check the revision instead (s
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, insert, select, text
 
 from kaggle_lb.storage.schema import VERSION_TABLE, built_in_metadata, own_metadata
@@ -20,7 +17,10 @@ _LEGACY_VERSION_TABLE = "alembic_version"
 _LEGACY_REVISIONS = ("0001", "0002", "0003")
 
 
-def _alembic_config(connection: Connection) -> Config:
+def _alembic_config(connection: Connection):
+    # Alembic only for `init`: every run and command checks the revision, which plain SQL reads.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -29,11 +29,12 @@ def _alembic_config(connection: Connection) -> Config:
 
 def revision(connection: Connection) -> str | None:
     """kaggle-lb's schema revision in this database; None before `kaggle-lb init`."""
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
-def _adopt_legacy_version(connection: Connection, config: Config) -> None:
+def _adopt_legacy_version(connection: Connection, config) -> None:
     """Move kaggle-lb's revision out of `alembic_version`, only when it is kaggle-lb's own: one of
     its revisions, beside its own tables."""
     inspector = inspect(connection)
@@ -46,6 +47,8 @@ def _adopt_legacy_version(connection: Connection, config: Config) -> None:
     )
     legacy = connection.execute(text(f"SELECT version_num FROM {_LEGACY_VERSION_TABLE}")).scalars().all()
     if ours and len(legacy) == 1 and legacy[0] in _LEGACY_REVISIONS:
+        from alembic import command
+
         command.stamp(config, legacy[0])
         connection.execute(text(f"DROP TABLE {_LEGACY_VERSION_TABLE}"))
 
@@ -72,6 +75,8 @@ def initialise(connection: Connection, schema: SiteSchema) -> None:
     """Create what is missing (kaggle-lb's tables, and the built-in site tables `schema` asks for)
     or upgrade an older kaggle-lb schema in place; then check the site's tables against `schema`.
     Never alters a table of the site's."""
+    from alembic import command
+
     config = _alembic_config(connection)
     _adopt_legacy_version(connection, config)
     if revision(connection) is None:
