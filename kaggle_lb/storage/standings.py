@@ -28,6 +28,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -266,27 +267,56 @@ def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> N
         )
     )
 
-    unwritten = conn.execute(
-        select(
-            entry.c.id,
-            entry.c.user_id,
-            *(type_coerce(value, site.c[column].type).label(column) for column, value in computed.items()),
+    unwritten = (
+        entry.join(competition, competitions_id == entry.c.competition_id),
+        (entry.c.competition_id == competition_id) & entry.c.site_row_id.is_(None),
+    )
+    _insert_user_rows(conn, tables, competition_id, computed, *unwritten)
+    _insert_team_rows(conn, tables, competition_id, computed, *unwritten)
+
+
+def _insert_user_rows(conn, tables: Tables, competition_id: int, computed: dict, source, unwritten) -> None:
+    """One INSERT ... SELECT for the users' new rows: a user has one row per competition, so the
+    returned (id, user) pairs tell each standing its row."""
+    mapping, site, own = tables.schema.entries, tables.entries, tables.standings
+    entry = source.left
+    query = (
+        select(literal(competition_id), entry.c.user_id, *computed.values())
+        .select_from(source)
+        .where(unwritten, entry.c.user_id.is_not(None))
+    )
+    inserted = conn.execute(
+        insert(site)
+        .from_select([mapping.competition, mapping.user, *computed], query)
+        .returning(site.c[mapping.id], site.c[mapping.user])
+    ).all()
+    if inserted:
+        conn.execute(
+            update(own)
+            .where(own.c.competition_id == competition_id, own.c.user_id == bindparam("b_user"))
+            .values(site_row_id=bindparam("b_site"), owned=True),
+            [{"b_user": user_id, "b_site": site_row_id} for site_row_id, user_id in inserted],
         )
-        .select_from(entry.join(competition, competitions_id == entry.c.competition_id))
-        .where(entry.c.competition_id == competition_id, entry.c.site_row_id.is_(None))
+
+
+def _insert_team_rows(conn, tables: Tables, competition_id: int, computed: dict, source, unwritten) -> None:
+    """The user-less rows (entries.unmatched_teams): their values computed by the database, then
+    inserted with the ids returned in the rows' order, since nothing else tells them apart."""
+    mapping, site, own = tables.schema.entries, tables.entries, tables.standings
+    entry = source.left
+    rows = conn.execute(
+        select(entry.c.id, *(type_coerce(value, site.c[column].type).label(column) for column, value in computed.items()))
+        .select_from(source)
+        .where(unwritten, entry.c.user_id.is_(None))
         .order_by(entry.c.id)
     ).all()
-    if not unwritten:
+    if not rows:
         return
-    rows = [
-        {mapping.competition: competition_id, mapping.user: row.user_id, **{c: row._mapping[c] for c in computed}}
-        for row in unwritten
-    ]
-    # Ids in the order of the rows, so each standing learns its own row.
-    inserted = conn.execute(insert(site).returning(site_id, sort_by_parameter_order=True), rows).scalars().all()
+    values = [{mapping.competition: competition_id, mapping.user: None, **{c: row._mapping[c] for c in computed}} for row in rows]
+    inserted = conn.execute(insert(site).returning(site.c[mapping.id], sort_by_parameter_order=True), values).scalars().all()
     conn.execute(
         update(own).where(own.c.id == bindparam("b_id")).values(site_row_id=bindparam("b_site"), owned=True),
-        [{"b_id": row.id, "b_site": site_row_id} for row, site_row_id in zip(unwritten, inserted)],
+        [{"b_id": row.id, "b_site": site_row_id} for row, site_row_id in zip(rows, inserted)],
     )
 
 
