@@ -313,6 +313,25 @@ query($runId: ID!) { runOrError(runId: $runId) { ... on Run { eventConnection { 
 """
 
 
+def show(browser, prod: Production, name: str, path: str, words: list[str], assets: list[str]) -> None:
+    """Open a UI page, wait until it shows `words` and the `assets`' names, and keep a screenshot
+    of it (test-artifacts/e2e/NAME.png; the README's come from here)."""
+    browser.get(prod.base_url + path)
+
+    def rendered():
+        page = browser.execute_script("return document.body.innerText")
+        return all(word in page for word in words) and "Loading" not in page
+
+    try:
+        wait_for(f"{words} on the {name} page", rendered, timeout=90, interval=0.5,
+                 diagnose=lambda: browser.execute_script("return document.body.innerText"))
+        for asset in assets:
+            shown = browser.find_elements(By.XPATH, f"//*[normalize-space(text())='{asset}']")
+            assert any(element.is_displayed() for element in shown), f"{asset} not displayed on {name}"
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
 def failure_messages(api: GraphQL, run_id: str) -> list[str]:
     """What a failed run's steps said, for the assertion's message."""
     events = api(RUN_FAILURES, runId=run_id)["runOrError"]["eventConnection"]["events"]
@@ -465,26 +484,27 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     # a new instance with a "Join the Dagster community" dialog over the graph; dismiss it the way
     # its Skip button does, so the screenshots show the pages.
     assert api("mutation { setNuxSeen }")["setNuxSeen"]
-    pages = [
-        ("lineage", f"/locations/{repo['repositoryLocationName']}/asset-groups/leaderboard", [*ASSETS, "100% filled"]),
-        ("matched_entries-partitions", "/assets/matched_entries?view=partitions", [TITANIC, ORBIT, "Materialized (2)"]),
-    ]
+    lineage = f"/locations/{repo['repositoryLocationName']}/asset-groups/leaderboard"
     with chromium(tmp_path / "chromium-profile") as browser:
-        for name, path, words in pages:
-            browser.get(prod.base_url + path)
+        show(browser, prod, "lineage", lineage, [*ASSETS, "100% filled", "5 / 5 Passed"], ASSETS)
+        show(browser, prod, "matched_entries-partitions", "/assets/matched_entries?view=partitions",
+             [TITANIC, ORBIT, "Materialized (2)"], ["matched_entries"])
 
-            def rendered():
-                page = browser.execute_script("return document.body.innerText")
-                return all(word in page for word in words) and "Loading" not in page
+    # A bad board (a TeamId on two rows) for orbit: its blocking check fails on its partition, and
+    # its standings stay as they were.
+    header, first, *rest = prod.boards[ORBIT].decode("utf-8-sig").splitlines(keepends=True)
+    prod.fake_kaggle.set_board(ORBIT, ("\ufeff" + header + first + first + "".join(rest)).encode())
+    bad_id = launched(api(LAUNCH, params=execution_params(repo, {"dagster/partition": ORBIT}))["launchRun"])
+    bad = wait_for("the bad board's run", lambda: next(
+        (r for r in runs(api) if r["runId"] == bad_id and r["status"] in TERMINAL), None), 120, diagnose=prod.logs)
+    assert bad["status"] == "FAILURE"
+    assert check_statuses(api)[("validated_leaderboard", "unique_team_ids_check")]["failedPartitions"] == [ORBIT]
+    assert site_rows(prod.site, ORBIT) == orbit_before
+    prod.fake_kaggle.set_board(ORBIT, prod.boards[ORBIT])
 
-            try:
-                wait_for(f"{words} on the {name} page", rendered, timeout=90, interval=0.5,
-                         diagnose=lambda: browser.execute_script("return document.body.innerText"))
-                for asset in ASSETS if name == "lineage" else ["matched_entries"]:
-                    shown = browser.find_elements(By.XPATH, f"//*[normalize-space(text())='{asset}']")
-                    assert any(element.is_displayed() for element in shown), f"{asset} not displayed on {name}"
-            finally:
-                browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    with chromium(tmp_path / "chromium-profile") as browser:
+        show(browser, prod, "failing-check", "/assets/validated_leaderboard?view=checks&checkDetail=unique_team_ids_check",
+             ["unique_team_ids_check", "Failed", "TeamId value(s) appear on more than one row"], ["validated_leaderboard"])
 
     elapsed = time.monotonic() - started
     print(f"production end-to-end: {elapsed:.0f}s after the processes started")
