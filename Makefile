@@ -17,14 +17,23 @@ $(TEST_VENV)/.installed: EXTRAS := [test]
 .PHONY: install demo test dev bench
 install: $(VENV)/.installed
 
-demo: $(VENV)/.installed
-	$(VENV)/bin/kaggle-lb demo
+# The demo and the UI share one data directory and one Dagster instance, so `make demo` then
+# `make dev` shows the demo's competitions, runs and checks; the UI's own syncs read the demo's
+# exports, offline.
+DEMO_HOME := $(CURDIR)/.kaggle_lb
+DEMO_ENV := KAGGLE_LB_HOME=$(DEMO_HOME) DAGSTER_HOME=$(DEMO_HOME)/dagster \
+	KAGGLE_LB_SOURCE=$(CURDIR)/kaggle_lb/demo/exports
+$(DEMO_HOME)/dagster/dagster.yaml: dagster.yaml
+	mkdir -p $(@D) && cp dagster.yaml $@
+
+demo: $(VENV)/.installed $(DEMO_HOME)/dagster/dagster.yaml
+	$(DEMO_ENV) $(VENV)/bin/kaggle-lb demo
 
 test: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/pytest
 
-dev: $(VENV)/.installed
-	$(VENV)/bin/dagster dev
+dev: $(VENV)/.installed $(DEMO_HOME)/dagster/dagster.yaml
+	$(DEMO_ENV) $(VENV)/bin/dagster dev
 
 # Sync benchmark against the per-row design (see README, Performance); JSON in benchmarks/results/.
 bench: $(VENV)/.installed

@@ -423,7 +423,8 @@ DEMO_COMPETITIONS = {
     help="Data directory for the demo (default: $KAGGLE_LB_HOME, else ./.kaggle_lb).",
 )
 def demo(home: Path | None) -> None:
-    """Sync three real Kaggle exports into an SQLite database and print the standings."""
+    """Sync three real Kaggle exports into an SQLite database and print the standings; with
+    DAGSTER_HOME set, the runs are kept there for the UI."""
     from importlib import resources as package_files
 
     from kaggle_lb import cli_output as out
@@ -433,7 +434,9 @@ def demo(home: Path | None) -> None:
 
     home = (home or Path(os.environ.get("KAGGLE_LB_HOME") or ".kaggle_lb")).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    database_url = f"sqlite:///{home / 'demo.sqlite3'}"
+    # The default database under the data directory, so `dagster dev` with the same
+    # KAGGLE_LB_HOME (and DAGSTER_HOME, where the runs are kept) shows the demo: `make dev`.
+    database_url = f"sqlite:///{home / 'kaggle_lb.sqlite3'}"
     demo_files = package_files.files("kaggle_lb") / "demo"
     with _database(database_url) as database:
         database.initialise()

@@ -252,3 +252,32 @@ def chromium(user_data_dir: Path) -> Iterator[Any]:
     finally:
         driver.quit()
         service.stop()
+
+
+PARTITIONS = """
+query($path: [String!]!) { assetNodes(assetKeys: [{path: $path}]) { partitionKeysByDimension { partitionKeys } } }
+"""
+CHECK_STATUSES = """
+{ assetNodes {
+    assetKey { path }
+    assetChecksOrError { ... on AssetChecks { checks { name partitionStatuses {
+      ... on AssetCheckDefaultPartitionStatuses { succeededPartitions failedPartitions skippedPartitions }
+    } } } }
+} }
+"""
+
+
+def partition_keys(api: GraphQL) -> set[str]:
+    nodes = api(PARTITIONS, path=["matched_entries"])["assetNodes"]
+    return {key for dimension in nodes[0]["partitionKeysByDimension"] for key in dimension["partitionKeys"]}
+
+
+def check_statuses(api: GraphQL) -> dict[tuple[str, str], dict]:
+    """(asset, check) -> its partitions by state, as the UI counts them ("6 / 6 Passed")."""
+    return {
+        (node["assetKey"]["path"][-1], check["name"]): {
+            state: sorted(keys) for state, keys in check["partitionStatuses"].items()
+        }
+        for node in api(CHECK_STATUSES)["assetNodes"]
+        for check in (node.get("assetChecksOrError") or {}).get("checks", [])
+    }

@@ -26,12 +26,14 @@ from kaggle_lb_tests.databases import POSTGRES_URL_VAR, dump_entries
 from kaggle_lb_tests.e2e.production import (
     REPO_ROOT,
     GraphQL,
+    check_statuses,
     Process,
     chromium,
     dagster_command,
     dagster_pg_env,
     free_port,
     killed_on_sigterm,
+    partition_keys,
     postgres_database,
     wait_for,
 )
@@ -187,9 +189,6 @@ LOCATIONS = """
     locationOrLoadError { __typename ... on RepositoryLocation { repositories { name } } ... on PythonError { message } }
 } } } }
 """
-PARTITIONS = """
-query($path: [String!]!) { assetNodes(assetKeys: [{path: $path}]) { partitionKeysByDimension { partitionKeys } } }
-"""
 RUNS = """
 { runsOrError { __typename ... on Runs { results {
     runId status creationTime tags { key value }
@@ -230,26 +229,7 @@ ASSET_GRAPH = """
     assetChecksOrError { __typename ... on AssetChecks { checks { name } } }
 } }
 """
-CHECK_STATUSES = """
-{ assetNodes {
-    assetKey { path }
-    assetChecksOrError { ... on AssetChecks { checks { name partitionStatuses {
-      ... on AssetCheckDefaultPartitionStatuses { succeededPartitions failedPartitions skippedPartitions }
-    } } } }
-} }
-"""
 INSTANCE = "{ instance { runQueuingSupported runQueueConfig { maxConcurrentRuns tagConcurrencyLimitsYaml } } }"
-
-
-def check_statuses(api: GraphQL) -> dict[tuple[str, str], dict]:
-    """(asset, check) -> its partitions by state, as the UI counts them ("6 / 6 Passed")."""
-    return {
-        (node["assetKey"]["path"][-1], check["name"]): {
-            state: sorted(keys) for state, keys in check["partitionStatuses"].items()
-        }
-        for node in api(CHECK_STATUSES)["assetNodes"]
-        for check in (node.get("assetChecksOrError") or {}).get("checks", [])
-    }
 
 
 def location(api: GraphQL) -> dict | None:
@@ -262,11 +242,6 @@ def location(api: GraphQL) -> dict | None:
         if entry["loadStatus"] == "LOADED" and loaded:
             return {"repositoryLocationName": entry["name"], "repositoryName": loaded["repositories"][0]["name"]}
     return None
-
-
-def partition_keys(api: GraphQL) -> set[str]:
-    nodes = api(PARTITIONS, path=["matched_entries"])["assetNodes"]
-    return {key for dimension in nodes[0]["partitionKeysByDimension"] for key in dimension["partitionKeys"]}
 
 
 def runs(api: GraphQL) -> list[dict]:
