@@ -6,15 +6,28 @@ VENV ?= .venv
 TEST_VENV ?= .venv-test
 PYTHON ?= python3
 
-$(VENV)/.installed: EXTRAS :=
-$(TEST_VENV)/.installed: EXTRAS := [test]
-%/.installed: pyproject.toml
-	$(PYTHON) -m venv $*
-	$*/bin/pip install --quiet --upgrade pip
-	$*/bin/pip install --quiet --editable '.$(EXTRAS)'
-	touch $@
+# Each environment installs the exact versions of its lockfile, then the project itself.
+define install_locked
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --upgrade pip
+	$(1)/bin/pip install --quiet --requirement $(2)
+	$(1)/bin/pip install --quiet --no-deps --editable '.$(3)'
+	touch $(1)/.installed
+endef
 
-.PHONY: install demo test dev bench
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(call install_locked,$(VENV),requirements.lock,)
+$(TEST_VENV)/.installed: pyproject.toml requirements-test.lock
+	$(call install_locked,$(TEST_VENV),requirements-test.lock,[test])
+
+# The lockfiles anew from pyproject.toml's ranges, each resolved in a fresh environment.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet '.'
+	.venv-lock/bin/pip freeze --exclude kaggle-lb > requirements.lock
+	.venv-lock/bin/pip install --quiet '.[test]' && .venv-lock/bin/pip freeze --exclude kaggle-lb > requirements-test.lock
+	rm -rf .venv-lock
+
+.PHONY: install demo test dev bench lint lock
 install: $(VENV)/.installed
 
 # The demo and the UI share one data directory and one Dagster instance, so `make demo` then
@@ -38,3 +51,9 @@ dev: $(VENV)/.installed $(DEMO_HOME)/dagster/dagster.yaml
 # Sync benchmark against the per-row design (see README, Performance); JSON in benchmarks/results/.
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.sync_benchmark
+
+# Lint and format check (ruff) and types (mypy over kaggle_lb/), as .ci/run runs them.
+lint: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/ruff check .
+	$(TEST_VENV)/bin/ruff format --check .
+	$(TEST_VENV)/bin/mypy

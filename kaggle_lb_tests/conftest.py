@@ -51,3 +51,31 @@ def sleeps(monkeypatch):
     recorded = []
     monkeypatch.setattr(kaggle_api, "_sleep", recorded.append)
     return recorded
+
+
+def pytest_sessionstart(session):
+    """What the suite needs and does not find, said in one line before any test runs."""
+    import shutil
+
+    from sqlalchemy import create_engine, text
+
+    from kaggle_lb.storage.database import resolve_database_url
+    from kaggle_lb_tests.databases import POSTGRES_URL_VAR
+
+    url = os.environ.get(POSTGRES_URL_VAR)
+    if not url:
+        return
+    try:
+        engine = create_engine(resolve_database_url(url))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:  # any cause: the message says which
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        pytest.exit(f"{POSTGRES_URL_VAR} is set but PostgreSQL cannot be reached ({reason}): start it, or unset it", 3)
+    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
+    if missing:
+        pytest.exit(
+            f"the end-to-end test (run when {POSTGRES_URL_VAR} is set) needs Debian's Chromium: "
+            f"apt-get install chromium chromium-driver ({', '.join(missing)} not found)", 3
+        )
