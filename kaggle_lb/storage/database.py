@@ -38,6 +38,16 @@ def resolve_database_url(url: str | None, home: str = DEFAULT_HOME) -> URL:
     return parsed
 
 
+# Query parameters libpq and its drivers take a secret in (`?password=`, a client key's passphrase).
+_SECRET_PARAMETERS = {"password", "passwd", "pwd", "sslpassword", "passfile", "sslkey"}
+
+
+def masked(url: URL) -> str:
+    """`url` as text with its password masked, in the user:password@ part and in the query."""
+    query = {key: "***" if key.lower() in _SECRET_PARAMETERS else value for key, value in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # This connection only: enforce the foreign keys the schema declares.
     cursor = dbapi_connection.cursor()
@@ -119,7 +129,7 @@ class Database:
     @property
     def display_url(self) -> str:
         """The URL with any password masked: the only form that may reach logs or metadata."""
-        return self.sqlalchemy_url.render_as_string(hide_password=True)
+        return masked(self.sqlalchemy_url)
 
     def _create_engine(self, create: bool = False) -> Engine:
         """The engine; only `init` (create) may make a new SQLite file, and its directory."""

@@ -33,8 +33,17 @@ def test_plain_postgresql_url_uses_the_installed_psycopg2_driver():
     assert resolve_database_url(None, "/data").render_as_string() == "sqlite:////data/kaggle_lb.sqlite3"
 
 
-def test_password_is_masked_in_the_display_url():
-    assert "s3cret" not in DatabaseResource(url="postgresql://app:s3cret@db/site").display_url
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:s3cret@db/site",
+        "postgresql://app@db/site?password=s3cret&sslmode=require",
+        "postgresql://app@db/site?sslpassword=s3cret&PASSWORD=s3cret",
+    ],
+)
+def test_password_is_masked_in_the_display_url(url):
+    shown = DatabaseResource(url=url).display_url
+    assert "s3cret" not in shown and "app" in shown and "db/site" in shown
 
 
 def test_init_is_idempotent_and_keeps_its_revision_in_a_table_of_its_own(database_url, tmp_path):
