@@ -2,4 +2,5 @@
 
 from dagster import DynamicPartitionsDefinition
 
-competitions_partitions = DynamicPartitionsDefinition(name="competitions")
+COMPETITIONS = "competitions"
+competitions_partitions = DynamicPartitionsDefinition(name=COMPETITIONS)

@@ -17,7 +17,7 @@ from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, TRIGGER_TAG
 from kaggle_lb.definitions import definitions
 from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
-from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.from_env import resources_from_env
 
 COUNT_KEYS = ("created", "updated", "unchanged", "removed", "skipped")
@@ -71,7 +71,8 @@ def _outcome(slug: str, result) -> SyncOutcome:
     if not materializations:
         return SyncOutcome(slug, "not registered", detail="the competition was removed; nothing written")
     metadata = materializations[-1].metadata
-    return SyncOutcome(slug, "synced", **{key: int(metadata[key].value) for key in COUNT_KEYS})
+    counts = {key: int(metadata[key].value) for key in COUNT_KEYS}  # type: ignore[arg-type]
+    return SyncOutcome(slug, "synced", **counts)  # type: ignore[arg-type]
 
 
 # The cause goes into the outcome; the run's full log stays in the instance (and the UI).
@@ -83,8 +84,8 @@ def run_sync(
 ) -> ExecuteInProcessResult:
     """One competition's `leaderboard_sync_job` run, in this process: what the CLI, the tests and
     the benchmarks run, and what the daemon launches."""
-    if not instance.has_dynamic_partition(competitions_partitions.name, slug):
-        instance.add_dynamic_partitions(competitions_partitions.name, [slug])
+    if not instance.has_dynamic_partition(COMPETITIONS, slug):
+        instance.add_dynamic_partitions(COMPETITIONS, [slug])
     return defs.resolve_job_def(leaderboard_sync_job.name).execute_in_process(
         partition_key=slug, instance=instance, tags=tags, raise_on_error=raise_on_error, run_config=_QUIET
     )

@@ -178,7 +178,7 @@ def read_clean_export(content: bytes) -> pd.DataFrame | None:
     except pa.ArrowInvalid:
         return None
     # Arrow's reader, like the "utf-8-sig" codec, skips one byte order mark.
-    first_line = re.match(rb"[^\r\n]*", content.removeprefix(codecs.BOM_UTF8)).group().decode()
+    first_line = re.split(rb"[\r\n]", content.removeprefix(codecs.BOM_UTF8), maxsplit=1)[0].decode()
     header = first_line.split(",")
     plain = '"' not in first_line and all(name == name.strip() for name in header) and len(set(header)) == len(header)
     if not plain or not set(CURRENT_COLUMNS) <= set(header):
@@ -222,9 +222,9 @@ def read_clean_export(content: bytes) -> pd.DataFrame | None:
         return None
     if len(columns) and arrow_compute.max(arrow_compute.utf8_length(columns["team_name"])).as_py() > MAX_TEAM_NAME_CHARS:
         return None
-    typed["score"] = _export_scores(columns["score"])
-    typed["submission_date"] = _export_dates(columns["submission_date"])
-    if typed["score"].isna().any() or typed["submission_date"].isna().any():
+    typed["score"] = scores = _export_scores(columns["score"])
+    typed["submission_date"] = dates = _export_dates(columns["submission_date"])
+    if scores.isna().any() or dates.isna().any():
         return None
     typed["team_name"] = columns["team_name"].to_pandas()
     members = columns["member_usernames"].to_numpy(zero_copy_only=False).tolist()

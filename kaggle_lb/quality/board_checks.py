@@ -123,7 +123,9 @@ def ranks_follow_scores(board: pd.DataFrame, direction: str | None) -> CheckOutc
     frame = _with_rows(board)
     ranked = frame[(frame["rank"] != 0) & frame["score"].notna()].sort_values(["rank", "row"], kind="stable")
     chosen = direction or infer_direction(ranked["score"])
-    metadata = {"direction": chosen or "unknown", "direction_source": "registry" if direction else "inferred"}
+    metadata: dict[str, str | int] = {
+        "direction": chosen or "unknown", "direction_source": "registry" if direction else "inferred"
+    }
     if chosen is None:
         return CheckOutcome(True, "no order to check: every score is equal", metadata)
     steps = ranked["score"].diff()

@@ -16,7 +16,6 @@ from kaggle_lb.storage.database import (  # noqa: F401 (imported from here by th
     resolve_database_url,
 )
 from kaggle_lb.storage.schema import Tables
-from kaggle_lb.storage.site_schema import SiteSchema
 
 
 class DatabaseResource(ConfigurableResource):
@@ -55,10 +54,6 @@ class DatabaseResource(ConfigurableResource):
                 self.url, self.home, self.site_schema, self.lock_timeout_seconds, self.statement_timeout_seconds
             )
         return self._database
-
-    @property
-    def schema(self) -> SiteSchema:
-        return self.database.schema
 
     @property
     def sqlalchemy_url(self) -> URL:

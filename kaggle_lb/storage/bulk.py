@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 from sqlalchemy import JSON, Connection, Table, bindparam, cast, func, insert, text
-from sqlalchemy.sql.expression import TableValuedAlias
+from sqlalchemy.sql.expression import BindParameter, TableValuedAlias
 
 # Rows per statement on PostgreSQL: bounds the size of one JSON parameter.
 _CHUNK = 50_000
@@ -51,9 +51,9 @@ def insert_rows(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
             conn.execute(statement, {"rows": json.dumps(records[start : start + _CHUNK])})
         return
     # The statement is still SQLAlchemy's, and goes through its events and error wrapping.
-    statement = insert(table).compile(dialect=conn.dialect, column_keys=list(rows.columns))
-    values = [_driver_values(rows[column], dialect) for column in statement.positiontup]
-    conn.exec_driver_sql(statement.string, list(zip(*values)))
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(rows.columns))
+    values = [_driver_values(rows[column], dialect) for column in compiled.positiontup or []]
+    conn.exec_driver_sql(compiled.string, list(zip(*values)))
 
 
 def _driver_values(column: pd.Series, dialect: str) -> list:
@@ -76,7 +76,7 @@ def json_values(values: Iterable, dialect: str) -> TableValuedAlias:
     in one statement and one query plan, to join on. An IN list needs a bind parameter per value,
     and on PostgreSQL 1,574 ids IN a million users planned a scan (83 ms) where the join probes
     the index (4 ms). PostgreSQL hands the values out as text: cast them to compare with numbers."""
-    parameter = bindparam("values", json.dumps(list(values)))
+    parameter: BindParameter[str] = bindparam("values", json.dumps(list(values)))
     if dialect == "postgresql":
         table = func.json_array_elements_text(cast(parameter, JSON)).table_valued("value")
     else:

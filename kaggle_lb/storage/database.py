@@ -140,9 +140,10 @@ class Database:
                 "(kaggle-lb runs on SQLite and PostgreSQL)"
             )
         if url.get_backend_name() == "sqlite":
+            path = Path(url.database or "")
             if create:
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            elif not Path(url.database).is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.is_file():
                 raise DatabaseNotReadyError(f"database {self.display_url}: no such file; run `kaggle-lb init`")
             engine = create_engine(url, connect_args={"timeout": self.lock_timeout_seconds})
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -178,6 +179,7 @@ class Database:
     @property
     def tables(self) -> Tables:
         self.engine  # noqa: B018 (binds the tables)
+        assert self._tables is not None
         return self._tables
 
     def initialise(self) -> list[str]:

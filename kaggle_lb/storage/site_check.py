@@ -70,7 +70,7 @@ def site_problems(conn: Connection, schema: SiteSchema) -> list[str]:
 
     users, competitions, entries = schema.users, schema.competitions, schema.entries
     columns(users.table, {users.id: "integer", users.username: "text", users.kaggle_username: "text"})
-    competition_columns = {competitions.id: "integer", competitions.slug: "text"}
+    competition_columns: dict[str, str | None] = {competitions.id: "integer", competitions.slug: "text"}
     if competitions.title:
         competition_columns[competitions.title] = "text"
     if competitions.higher_is_better:
@@ -82,7 +82,7 @@ def site_problems(conn: Connection, schema: SiteSchema) -> list[str]:
         if complaint:
             problems.append(f"{competitions.table}: the active condition `{competitions.active}` fails: {complaint}")
 
-    entry_columns = {entries.id: "integer", entries.competition: "integer", entries.user: "integer"}
+    entry_columns: dict[str, str | None] = {entries.id: "integer", entries.competition: "integer", entries.user: "integer"}
     entry_columns |= {column: _kind_of(value) for column, value in entries.columns.items() if value in FIELDS}
     found = columns(entries.table, {**{c: None for c in entries.columns}, **entry_columns})
     if found is None:

@@ -147,16 +147,16 @@ def load_site_schema(path: str | Path | None) -> SiteSchema:
         raise SiteSchemaError([f"site schema {path}: not valid TOML: {error}"]) from None
     problems = [f"site schema {path}: unknown section [{name}]" for name in document if name not in _KEYS]
     for name, keys in _KEYS.items():
-        section = document.get(name)
-        if section is None:
+        given = document.get(name)
+        if given is None:
             continue
-        if not isinstance(section, dict):
+        if not isinstance(given, dict):
             problems.append(f"site schema {path}: [{name}] must be a table of keys")
             continue
-        problems += [f"site schema {path}: [{name}] has no key '{key}'" for key in sorted(_REQUIRED[name] - set(section))]
-        problems += [f"site schema {path}: [{name}] has an unknown key '{key}'" for key in sorted(set(section) - keys)]
-        for key in sorted(_IDENTIFIER_KEYS & set(section)):
-            value = section[key]
+        problems += [f"site schema {path}: [{name}] has no key '{key}'" for key in sorted(_REQUIRED[name] - set(given))]
+        problems += [f"site schema {path}: [{name}] has an unknown key '{key}'" for key in sorted(set(given) - keys)]
+        for key in sorted(_IDENTIFIER_KEYS & set(given)):
+            value = given[key]
             if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
                 problems.append(f"site schema {path}: [{name}] {key} = {value!r} is not a table or column name")
     competitions, entries = document.get("competitions") or {}, document.get("entries") or {}
@@ -181,7 +181,7 @@ def load_site_schema(path: str | Path | None) -> SiteSchema:
     if problems:
         raise SiteSchemaError(problems)
 
-    def section(name: str, mapping_type, **extra):
+    def section(name: str, mapping_type: type, **extra):
         values = document.get(name)
         return mapping_type() if values is None else mapping_type(**{**values, **extra, "built_in": False})
 
