@@ -93,7 +93,7 @@ def test_demo_needs_no_credentials_and_prints_standings(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["demo", "--home", str(tmp_path / "demo")], catch_exceptions=False)
 
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "demo" / "demo.sqlite3").exists()
+    assert (tmp_path / "demo" / "kaggle_lb.sqlite3").exists()
     for title in ("orbit-wars", "sberbank-russian-housing-market", "fcen-dm-2026-prediccion-precio-de-propiedades"):
         assert title in result.output
     assert "failed" not in result.output
