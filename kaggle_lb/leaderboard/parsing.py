@@ -308,8 +308,14 @@ def detect_columns(header: list[str], competition: str) -> dict[str, str]:
         competition,
         f"leaderboard CSV header lacks column(s) {', '.join(missing[closest])} of the {closest} "
         f"Kaggle export format (current: {','.join(CURRENT_COLUMNS)}; legacy: "
-        f"{','.join(LEGACY_COLUMNS)}); header found: {','.join(header)}",
+        f"{','.join(LEGACY_COLUMNS)}); header found: {_excerpt(','.join(header))}",
     )
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    """A short quote of what a file holds: enough to recognise it, never a file's worth of text in
+    a check's description, a log line or an alert."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _convert(board: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -118,8 +118,7 @@ def test_an_error_quoting_a_huge_header_is_cut():
     # (a log line, run metadata, an alert) as long.
     message = error_of(("Name," + "x" * 1_100_000 + "\n").encode(), LeaderboardFormatError)
     assert "header lacks column(s) TeamId, TeamName" in message
-    assert len(message) == len(f"competition '{SLUG}': ") + MAX_CAUSE_CHARS
-    assert message.endswith("xxx…")
+    assert message.endswith("xxx…") and len(message) < 600 < MAX_CAUSE_CHARS
 
 
 def test_the_team_name_limit_is_the_columns_length():
