@@ -1,5 +1,7 @@
 """The data-quality rules as plain functions, and the alert state machine."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -114,3 +116,20 @@ def test_reconciliation_names_the_entries_that_differ():
     assert not outcome.passed and outcome.metadata["differences"] == 2
     assert "999" in outcome.sample_markdown()
     assert board_checks.reconciliation(written, written).passed
+
+
+def test_board_text_in_markdown_metadata_is_text():
+    from kaggle_lb.quality.markdown import markdown_table
+
+    frame = pd.DataFrame({"team": ["[PHISH](https://evil.example/login)", "a|b", "<img src=x>", "*bold*\nnext"]})
+    table = markdown_table(frame)
+    assert "[PHISH](" not in table and "\\[PHISH\\]\\(https" in table
+    assert "a\\|b" in table and "\\<img" in table and not re.search(r"(?<!\\)<img", table)
+    assert "\\*bold\\*" in table
+    assert len(table.splitlines()) == 2 + len(frame)  # a line break in a name makes no new row
+    # The offending-rows sample of a check goes through the same escaping.
+    outcome = board_checks.unique_team_ids(raw(
+        '1,10,"[PHISH](https://evil.example/login)","2026-11-01 10:00:00",0.9,1,a',
+        '2,10,"a|b","2026-11-01 10:00:00",0.8,1,b',
+    ))
+    assert not outcome.passed and "[PHISH](" not in outcome.sample_markdown()
