@@ -34,6 +34,7 @@ from kaggle_lb.assets.check_results import (
 )
 from kaggle_lb.quality.markdown import markdown_table
 from kaggle_lb.assets.users import USER_MATCH_KEYS
+from kaggle_lb.leaderboard import private_board
 from kaggle_lb.leaderboard.matching import with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
@@ -44,6 +45,7 @@ from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.quality import board_checks
 from kaggle_lb.storage import registry, standings, user_keys
+from kaggle_lb.storage.schema import PRIVATE, PUBLIC
 
 GROUP = "leaderboard"
 # Who asked for a run (the schedule, the CLI, the partitions sensor), for the UI's run list.
@@ -134,10 +136,13 @@ def validated_leaderboard(
     raw_leaderboard_csv: bytes,
     database: DatabaseResource,
     quality: QualitySettingsResource,
+    leaderboard_source: LeaderboardSource,
 ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
-    """The board in one canonical shape whatever the export's age, read and validated once
-    against LeaderboardModel (the schema the UI shows), and the board's checks on that frame
-    (blocking: a failing one keeps the board from the site's table)."""
+    """The board that counts in one canonical shape whatever the export's age: the download, or
+    Kaggle's private board with the download's members once there is one; read and validated
+    once against LeaderboardModel (the schema the UI shows), and the board's checks on that frame
+    (blocking: a failing one keeps the board from the site's table). Which board it is travels
+    with the frame (`attrs["board"]`) to matched_entries."""
     slug = context.partition_key
     with database.begin() as conn:
         competition = registry.get_competition(conn, database.tables, slug)
@@ -146,17 +151,35 @@ def validated_leaderboard(
     direction = competition.score_direction if competition else None
     try:
         board = parse_leaderboard(raw_leaderboard_csv, slug, direction)
+        legacy = board["submission_count"].isna().all() and (board["member_usernames"] == "").all()
+        view = leaderboard_source.private_view(slug, board)
+        final = private_board.private_standings(board, view, slug) if view is not None else None
     except KaggleLbError as error:
         raise _failure(error) from error
-    legacy = board["submission_count"].isna().all() and (board["member_usernames"] == "").all()
+    missing = final.missing if final else []
+    if missing:
+        context.log.warning(
+            f"competition '{slug}': {len(missing)} team(s) on the private board are not in the download, so "
+            "nobody is credited for them: " + ", ".join(f"{row.team_id} ({row.team_name!r})" for row in missing[:20])
+        )
+    if final is not None:
+        board = final.board
+    board.attrs["board"] = PRIVATE if final is not None else PUBLIC
     yield Output(
         board,
         metadata={
             "competition": slug,
             "dagster/row_count": len(board),
+            "board": board.attrs["board"],
             "format": "legacy (2023 and before)" if len(board) and legacy else "current",
             "benchmark_rows": int((board["rank"] == 0).sum()),
             "best_score": float(board["score"].iloc[0]) if len(board) else None,
+            **(
+                {"missing_from_download": MetadataValue.md(markdown_table(pd.DataFrame(
+                    [(row.team_id, row.team_name, row.score) for row in missing], columns=["TeamId", "TeamName", "Score"]
+                )))}
+                if missing else {}
+            ),
         },
     )
     outcomes = {
@@ -192,6 +215,7 @@ def matched_entries(
     slug = context.partition_key
     tables = database.tables
     board = validated_leaderboard
+    which = board.attrs.get("board", PUBLIC)
     competition = _registered_competition(context, database)
     try:
         if competition is None:
@@ -200,9 +224,11 @@ def matched_entries(
             previous = standings.last_sync(conn, tables, competition.id)
             result, users = user_keys.match_board(conn, tables, board)
             entries = with_unmatched_teams(board, result.entries) if tables.schema.entries.unmatched_teams else result.entries
-            counts = standings.write_standings(conn, tables, competition.id, entries)
+            counts = standings.write_standings(conn, tables, competition.id, entries, board=which)
             stored = standings.load_entries(conn, tables, competition.id)
-            standings.record_sync(conn, tables, competition.id, board_rows=len(board), matched=len(result.entries))
+            standings.record_sync(
+                conn, tables, competition.id, board_rows=len(board), matched=len(result.entries), board=which
+            )
     except standings.CompetitionRemovedError:
         # A failure, not a silent end: the asset's checks cannot be left unreported otherwise.
         raw_csv_io_manager.remove(RAW_LEADERBOARD, slug)
@@ -227,6 +253,9 @@ def matched_entries(
 
     summary = {**counts.as_dict(), "skipped": result.skipped}
     context.log.info(f"competition '{slug}': " + ", ".join(f"{n} {k}" for k, n in summary.items()))
+    switched = which == PRIVATE and (previous is None or previous.board != PRIVATE)
+    if switched:
+        context.log.info(f"competition '{slug}': final standings: private board (ranks and scores from it from now on)")
     preview = (
         result.entries.head(10)
         .merge(users[["user_id", "username"]], on="user_id")
@@ -244,6 +273,8 @@ def matched_entries(
             **summary,
             "dagster/row_count": len(result.entries),
             "board_rows": len(board),
+            "board": which,
+            "switched_to_private_board": switched,
             "preview": MetadataValue.md(markdown_table(preview) if len(preview) else "_no matches_"),
             **claims.metadata,
         },

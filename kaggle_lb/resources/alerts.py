@@ -4,7 +4,7 @@ import apprise
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
-from kaggle_lb.quality.alerts import Alert
+from kaggle_lb.quality.alerts import Alert, Notice
 
 
 class AlertsResource(ConfigurableResource):
@@ -18,8 +18,8 @@ class AlertsResource(ConfigurableResource):
         default="http://127.0.0.1:3000", description="Base URL of the Dagster UI for links in alerts (KAGGLE_LB_UI_URL)."
     )
 
-    def send(self, alert: Alert) -> bool:
-        """Deliver one alert; False when any destination refused it (the caller retries later)."""
+    def send(self, alert: Alert | Notice) -> bool:
+        """Deliver one alert or notice; False when any destination refused it (the caller retries later)."""
         title, body = alert.title(), alert.body(self.ui_url)
         if not self.urls:
             log = get_dagster_logger()
