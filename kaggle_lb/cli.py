@@ -410,6 +410,43 @@ def history_command(
         out.say("chart: ", out.plain(chart))
 
 
+@main.command("missing")
+@click.argument("slug")
+@json_option
+@database_url_option
+def missing_command(slug: str, as_json: bool, database_url: str | None) -> None:
+    """Site users with a Kaggle username that no row of SLUG's last synced board names, with the
+    closest name on the board when one is within 2 edits (a typo to fix). Changes nothing."""
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.errors import KaggleLbError
+    from kaggle_lb.leaderboard.matching import row_keys
+    from kaggle_lb.leaderboard.missing import BoardNames, missing_users
+    from kaggle_lb.leaderboard.parsing import parse_leaderboard
+    from kaggle_lb.storage import registry
+
+    with _database(database_url) as database, database.begin() as conn:
+        competition = _competition(conn, database, slug)
+        users = registry.kaggle_usernames(conn, database.tables)
+        # Where raw_leaderboard_csv keeps the last board it downloaded (CsvFileIOManager's layout).
+        stored = Path(database.home).expanduser().resolve() / "raw" / "raw_leaderboard_csv" / f"{slug}.csv"
+    if not stored.is_file():
+        _fail(f"competition '{slug}': no synced board at {stored}; run `kaggle-lb sync {slug}` first")
+    try:
+        board = parse_leaderboard(stored.read_bytes(), slug, competition.score_direction)
+    except KaggleLbError as error:
+        _fail(str(error))
+    found = missing_users(BoardNames(row_keys(board.reset_index(drop=True))[1]), users)
+    if as_json:
+        out.print_json([{"username": m.username, "kaggle_username": m.kaggle_username, "closest": m.closest,
+                         "distance": m.distance} for m in found])
+        return
+    table = out.table(("username", out.KEY), ("kaggle username", out.KEY), ("closest on the board", out.KEY),
+                      ("edits", out.NUMBER), title=f"{slug}: {len(found)} user(s) not on the board")
+    for m in found:
+        out.add_row(table, (m.username, m.kaggle_username, m.closest, m.distance))
+    out.print_table(table)
+
+
 @main.command("checks")
 @click.argument("slug", required=False)
 @json_option

@@ -34,8 +34,8 @@ from kaggle_lb.assets.check_results import (
 )
 from kaggle_lb.quality.markdown import markdown_table
 from kaggle_lb.assets.users import USER_MATCH_KEYS
-from kaggle_lb.leaderboard import private_board
-from kaggle_lb.leaderboard.matching import with_unmatched_teams
+from kaggle_lb.leaderboard import missing, private_board
+from kaggle_lb.leaderboard.matching import row_keys, with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
@@ -63,6 +63,29 @@ def _failure(error: KaggleLbError) -> Failure:
         metadata={"competition": error.competition, "cause": MetadataValue.md(error.cause)},
         allow_retries=False,
     )
+
+
+# The most users with a Kaggle username a sync lists as missing from the board; a site with more
+# lists them with `kaggle-lb missing SLUG`, which has no time limit.
+MISSING_USERS_LIMIT = 10_000
+
+
+def _missing_users(database: DatabaseResource, board: pd.DataFrame) -> dict:
+    """The materialization's `missing_users`: the site users with a Kaggle username the board does
+    not name, with the closest name on it (typos first). Read-only."""
+    with database.begin() as conn:
+        users = registry.kaggle_usernames(conn, database.tables, limit=MISSING_USERS_LIMIT + 1)
+    if len(users) > MISSING_USERS_LIMIT:
+        return {"missing_users": f"more than {MISSING_USERS_LIMIT} users have a Kaggle username: see `kaggle-lb missing`"}
+    found = missing.missing_users(missing.BoardNames(row_keys(board.reset_index(drop=True))[1]), users)
+    table = pd.DataFrame(
+        [(m.username, m.kaggle_username, m.closest, m.distance) for m in found[:50]],
+        columns=["username", "kaggle_username", "closest on the board", "edits"],
+    ).astype({"edits": "Int64"})
+    return {
+        "missing_count": len(found),
+        "missing_users": MetadataValue.md(markdown_table(table) if len(table) else "_nobody missing_"),
+    }
 
 
 def _registered_competition(context: AssetExecutionContext, database: DatabaseResource):
@@ -156,11 +179,11 @@ def validated_leaderboard(
         final = private_board.private_standings(board, view, slug) if view is not None else None
     except KaggleLbError as error:
         raise _failure(error) from error
-    missing = final.missing if final else []
-    if missing:
+    absent = final.missing if final else []
+    if absent:
         context.log.warning(
-            f"competition '{slug}': {len(missing)} team(s) on the private board are not in the download, so "
-            "nobody is credited for them: " + ", ".join(f"{row.team_id} ({row.team_name!r})" for row in missing[:20])
+            f"competition '{slug}': {len(absent)} team(s) on the private board are not in the download, so "
+            "nobody is credited for them: " + ", ".join(f"{row.team_id} ({row.team_name!r})" for row in absent[:20])
         )
     if final is not None:
         board = final.board
@@ -176,9 +199,9 @@ def validated_leaderboard(
             "best_score": float(board["score"].iloc[0]) if len(board) else None,
             **(
                 {"missing_from_download": MetadataValue.md(markdown_table(pd.DataFrame(
-                    [(row.team_id, row.team_name, row.score) for row in missing], columns=["TeamId", "TeamName", "Score"]
+                    [(row.team_id, row.team_name, row.score) for row in absent], columns=["TeamId", "TeamName", "Score"]
                 )))}
-                if missing else {}
+                if absent else {}
             ),
         },
     )
@@ -264,6 +287,7 @@ def matched_entries(
     match_rate = board_checks.match_rate(
         len(result.entries), previous.matched if previous else None, quality.max_match_drop_fraction
     )
+    missing = _missing_users(database, board)
     claims = board_checks.contested_names(result.contested)
     if not claims.passed:
         context.log.warning(f"competition '{slug}': {claims.description}")
@@ -277,6 +301,7 @@ def matched_entries(
             "switched_to_private_board": switched,
             "preview": MetadataValue.md(markdown_table(preview) if len(preview) else "_no matches_"),
             **claims.metadata,
+            **missing,
         },
         check_results=[
             check_result(MATCHED_ENTRIES, "match_rate_check", slug, match_rate, AssetCheckSeverity.WARN),
