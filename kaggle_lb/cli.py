@@ -420,7 +420,7 @@ def missing_command(slug: str, as_json: bool, database_url: str | None) -> None:
     from kaggle_lb import cli_output as out
     from kaggle_lb.errors import KaggleLbError
     from kaggle_lb.leaderboard.matching import row_keys
-    from kaggle_lb.leaderboard.missing import BoardNames, missing_users
+    from kaggle_lb.leaderboard.missing import missing_users
     from kaggle_lb.leaderboard.parsing import parse_leaderboard
     from kaggle_lb.storage import registry
 
@@ -435,7 +435,7 @@ def missing_command(slug: str, as_json: bool, database_url: str | None) -> None:
         board = parse_leaderboard(stored.read_bytes(), slug, competition.score_direction)
     except KaggleLbError as error:
         _fail(str(error))
-    found = missing_users(BoardNames(row_keys(board.reset_index(drop=True))[1]), users)
+    found = missing_users(row_keys(board.reset_index(drop=True))[1], users)
     if as_json:
         out.print_json([{"username": m.username, "kaggle_username": m.kaggle_username, "closest": m.closest,
                          "distance": m.distance} for m in found])

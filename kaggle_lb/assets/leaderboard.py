@@ -77,7 +77,7 @@ def _missing_users(database: DatabaseResource, board: pd.DataFrame) -> dict:
         users = registry.kaggle_usernames(conn, database.tables, limit=MISSING_USERS_LIMIT + 1)
     if len(users) > MISSING_USERS_LIMIT:
         return {"missing_users": f"more than {MISSING_USERS_LIMIT} users have a Kaggle username: see `kaggle-lb missing`"}
-    found = missing.missing_users(missing.BoardNames(row_keys(board.reset_index(drop=True))[1]), users)
+    found = missing.missing_users(row_keys(board.reset_index(drop=True))[1], users)
     table = pd.DataFrame(
         [(m.username, m.kaggle_username, m.closest, m.distance) for m in found[:50]],
         columns=["username", "kaggle_username", "closest on the board", "edits"],

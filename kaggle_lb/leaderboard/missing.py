@@ -3,13 +3,14 @@ the closest name on the board when one is a small edit away (`ana-k` against the
 `ana_k`), so an organiser can fix the typo. Read-only: it never changes a match.
 
 Names are compared as matching compares them (matching.fold). The candidates are found through
-deletions, then measured exactly: the board's names are indexed once by themselves and their
-one-character deletions (15,000 names: about 200,000 forms), and each user's name is looked up
-with up to two characters deleted, so no user is compared with the whole board. That finds every
+deletions, then measured exactly: the missing users' names are indexed by themselves and their
+forms with up to two characters deleted, and each of the board's names is looked up with up to
+one deleted, so nobody is compared with the whole board (15,790 names against 100 users: 40 ms). That finds every
 name within 2 edits (`ana-k`/`ana_k`, a swapped pair, a letter too many or too few, two letters
 too many) except a board name with two letters more than the user typed.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from kaggle_lb.leaderboard.matching import fold
@@ -40,36 +41,34 @@ def distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-class BoardNames:
-    """The names a board credits (matching.row_keys' keys), indexed by their one-deletion forms."""
-
-    def __init__(self, keys: list[str]):
-        self.names = set(keys)
-        self._by_form: dict[str, set[str]] = {}
-        for name in self.names:
-            for form in _deletions(name) | {name}:
-                self._by_form.setdefault(form, set()).add(name)
-
-    def closest(self, key: str) -> tuple[str, int] | None:
+def missing_users(board_keys: list[str], users: list[tuple[str, str]]) -> list[Missing]:
+    """Of `users` ((username, kaggle_username) with a Kaggle username set), those no name of the
+    board (`board_keys`, matching.row_keys' keys) is, in the given order, the ones with a close
+    name first."""
+    names = set(board_keys)
+    absent = [(username, kaggle, fold(kaggle)) for username, kaggle in users]
+    absent = [(username, kaggle, key) for username, kaggle, key in absent if key and key not in names]
+    by_form: dict[str, set[str]] = defaultdict(set)
+    for key in {key for _, _, key in absent}:
         once = _deletions(key)
-        twice = {form for name in once for form in _deletions(name)}
-        candidates = set()
-        for form in once | twice | {key}:
-            candidates |= self._by_form.get(form, set())
-        measured = sorted((distance(key, name), name) for name in candidates)
-        if measured and measured[0][0] <= MAX_DISTANCE:
-            return measured[0][1], measured[0][0]
-        return None
-
-
-def missing_users(names: BoardNames, users: list[tuple[str, str]]) -> list[Missing]:
-    """Of `users` ((username, kaggle_username) with a Kaggle username set), those the board
-    does not name, in the given order, the ones with a close name first."""
-    found = []
-    for username, kaggle_username in users:
-        key = fold(kaggle_username)
-        if not key or key in names.names:
+        for form in once | {twice for name in once for twice in _deletions(name)} | {key}:
+            by_form[form].add(key)
+    # A user's forms are 0 to 2 characters shorter than their name, a board name's 0 or 1: they
+    # meet only for board names 2 shorter to 1 longer than a user's.
+    lengths = {len(key) + change for _, _, key in absent for change in (-2, -1, 0, 1)}
+    candidates: dict[str, set[str]] = defaultdict(set)
+    for name in names:
+        if len(name) not in lengths:
             continue
-        near = names.closest(key)
-        found.append(Missing(username, kaggle_username, *(near or (None, None))))
+        for key in by_form.get(name, ()):
+            candidates[key].add(name)
+        for at in range(len(name)):
+            for key in by_form.get(name[:at] + name[at + 1 :], ()):
+                candidates[key].add(name)
+    closest = {}
+    for key, near in candidates.items():
+        measured, name = min((distance(key, name), name) for name in near)
+        if measured <= MAX_DISTANCE:
+            closest[key] = (name, measured)
+    found = [Missing(username, kaggle, *closest.get(key, (None, None))) for username, kaggle, key in absent]
     return sorted(found, key=lambda missing: missing.closest is None)
