@@ -33,15 +33,16 @@ def rank_change(change: str | None, old_rank: int | None, new_rank: int | None) 
 
 
 def read_history(
-    conn: Connection, tables: Tables, competition_id: int, usernames: list[str] | None = None
+    conn: Connection, tables: Tables, competition_id: int, usernames: list[str] | None = None, after_id: int = 0
 ) -> list[dict]:
-    """The competition's history in time order, of the site users named (or everyone's)."""
+    """The competition's history in time order, of the site users named (or everyone's), after
+    the row `after_id`."""
     h = tables.history
     query = (
-        select(tables.username.label("username"), h.c.change, h.c.old_rank, h.c.new_rank,
+        select(h.c.id, tables.username.label("username"), h.c.change, h.c.old_rank, h.c.new_rank,
                h.c.old_score, h.c.new_score, h.c.board, h.c.changed_at)
         .join(tables.users, tables.user_id == h.c.user_id)
-        .where(h.c.competition_id == competition_id)
+        .where(h.c.competition_id == competition_id, h.c.id > after_id)
         .order_by(h.c.changed_at, h.c.id)
     )
     if usernames is not None:

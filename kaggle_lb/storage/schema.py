@@ -93,6 +93,16 @@ def own_metadata() -> MetaData:
         Index("ix_kaggle_lb_history_competition_user", "competition_id", "user_id", "id"),
         Index("ix_kaggle_lb_history_competition_time", "competition_id", "changed_at"),
     )
+    # The community digest's state per competition (storage.digests): the last period it was sent
+    # for and the last history row it covered, so it is sent at most once a period, restarts or not.
+    Table(
+        "kaggle_lb_digests",
+        metadata,
+        Column("competition_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("period", String(32), nullable=True),
+        Column("last_history_id", BigInteger, nullable=False, server_default="0"),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
+    )
     # kaggle-lb's index of the users table (see storage.user_keys): each user's match key with
     # the names it came from, and the version and time of the last refresh.
     Table(
@@ -172,6 +182,7 @@ class Tables:
     standings: Table
     syncs: Table
     history: Table
+    digests: Table
     user_match_keys: Table
     user_keys_state: Table
 
@@ -211,6 +222,7 @@ def bind_tables(conn: Connection, schema: SiteSchema) -> Tables:
         standings=own["kaggle_lb_standings"],
         syncs=own["kaggle_lb_syncs"],
         history=own["kaggle_lb_history"],
+        digests=own["kaggle_lb_digests"],
         user_match_keys=own["kaggle_lb_user_match_keys"],
         user_keys_state=own["kaggle_lb_user_keys_state"],
     )

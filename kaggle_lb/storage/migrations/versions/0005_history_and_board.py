@@ -1,4 +1,5 @@
-"""kaggle_lb_history, and which board (public or private) each standing and sync came from.
+"""kaggle_lb_history, kaggle_lb_digests, and which board (public or private) each standing and
+sync came from.
 
 Revision ID: 0005
 Revises: 0004
@@ -28,10 +29,12 @@ def upgrade() -> None:
         if column.name not in {found["name"] for found in inspector.get_columns(table)}:
             with op.batch_alter_table(table) as batch:
                 batch.add_column(column)
-    own_metadata().tables["kaggle_lb_history"].create(op.get_bind())
+    for name in ("kaggle_lb_history", "kaggle_lb_digests"):
+        own_metadata().tables[name].create(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table("kaggle_lb_digests")
     op.drop_table("kaggle_lb_history")
     with op.batch_alter_table("kaggle_lb_syncs") as batch:
         batch.drop_column("board")
