@@ -249,3 +249,40 @@ def test_a_team_name_too_long_for_the_sites_column_is_refused_by_name(cli, site_
     assert outcome["status"] == "failed"
     assert "name is 300 characters, over the 255 of leaderboard_entries.kaggle_team_name" in outcome["cause"]
     assert ml_battle.rows_snapshot(site_url) == before
+
+
+def test_history_rank_change_and_missing_on_the_sites_tables(cli, site_url, exports):
+    cli("init")
+    cli("sync", FCEN, "--source", str(exports))
+    assert [(r["change"], r["new_rank"], r["board"]) for r in json.loads(cli("history", FCEN, "ariel", "--json").stdout)] == [
+        ("entered", 1, "public"),
+    ]
+    # The registered user whose Kaggle name has a typo, with the name the board has.
+    missing = {m["username"]: (m["closest"], m["distance"]) for m in json.loads(cli("missing", FCEN, "--json").stdout)}
+    assert missing["typo"] == ("ludmilavergini", 1)
+    assert "ariel" not in missing and "ludmila" not in missing
+
+    board = fixture_path(EXPORTS[FCEN]).read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    # Ariel leaves the board; Ludmila takes first place.
+    moved = [line.replace("2,15436729,", "1,15436729,") for line in board if "rojas" not in line]
+    (exports / f"{FCEN}.csv").write_text("".join(moved))
+    cli("sync", FCEN, "--source", str(exports))
+    ariel = json.loads(cli("history", FCEN, "ariel", "--json").stdout)
+    assert [(r["change"], r["old_rank"], r["new_rank"]) for r in ariel] == [("entered", None, 1), ("left", 1, None)]
+    top = json.loads(cli("history", FCEN, "--top", "1", "--json").stdout)
+    assert [(r["username"], r["change"], r["old_rank"], r["new_rank"]) for r in top] == [
+        ("ludmila", "entered", None, 2), ("ludmila", "moved", 2, 1),
+    ]
+    standings = {r["username"]: (r["rank"], r["rank_change"], r["board"]) for r in json.loads(cli("standings", FCEN, "--json").stdout)}
+    assert standings["ludmila"] == (1, 1, "public")
+
+
+def test_the_board_is_a_field_the_site_schema_can_map(cli, site_url, exports, tmp_path, monkeypatch):
+    mapped = SITE_SCHEMA.read_text().replace('kaggle_team_name = "team_name"', 'kaggle_team_name = "board"')
+    assert mapped != SITE_SCHEMA.read_text()
+    (tmp_path / "ml-battle-board.toml").write_text(mapped)
+    monkeypatch.setenv("KAGGLE_LB_SITE_SCHEMA", str(tmp_path / "ml-battle-board.toml"))
+    cli("init")
+    cli("sync", HOUSE_PRICES, "--source", str(exports))
+    written = [row for row in ml_battle.entries(site_url) if row["competition_id"] == 2 and row["user_id"]]
+    assert written and {row["kaggle_team_name"] for row in written} == {"public"}
