@@ -85,7 +85,6 @@ class Notice:
     private board (the final standings)."""
 
     competition: str
-    recovered = True  # logged as information, not as a warning, when no destination is set
     notify_type = apprise.NotifyType.INFO
 
     def title(self) -> str:

@@ -36,7 +36,9 @@ class AlertsResource(ConfigurableResource):
         title, body = alert.title(), alert.body(self.ui_url)
         if not self.urls:
             log = get_dagster_logger()
-            (log.info if alert.recovered else log.warning)(f"{title}\n{body}")
+            # A recovery or a notice is news, not a problem.
+            informative = alert.notify_type in (apprise.NotifyType.SUCCESS, apprise.NotifyType.INFO)
+            (log.info if informative else log.warning)(f"{title}\n{body}")
             return True
         return _notify(self.urls, "KAGGLE_LB_ALERT_URLS", title, body, alert.notify_type)
 
