@@ -199,7 +199,8 @@ def validated_leaderboard(
             "best_score": float(board["score"].iloc[0]) if len(board) else None,
             **(
                 {"missing_from_download": MetadataValue.md(markdown_table(pd.DataFrame(
-                    [(row.team_id, row.team_name, row.score) for row in absent], columns=["TeamId", "TeamName", "Score"]
+                    [(row.team_id, row.team_name, row.score) for row in absent[:50]],
+                    columns=["TeamId", "TeamName", "Score"],
                 )))}
                 if absent else {}
             ),
@@ -287,7 +288,7 @@ def matched_entries(
     match_rate = board_checks.match_rate(
         len(result.entries), previous.matched if previous else None, quality.max_match_drop_fraction
     )
-    missing = _missing_users(database, board)
+    missing_people = _missing_users(database, board)
     claims = board_checks.contested_names(result.contested)
     if not claims.passed:
         context.log.warning(f"competition '{slug}': {claims.description}")
@@ -301,7 +302,7 @@ def matched_entries(
             "switched_to_private_board": switched,
             "preview": MetadataValue.md(markdown_table(preview) if len(preview) else "_no matches_"),
             **claims.metadata,
-            **missing,
+            **missing_people,
         },
         check_results=[
             check_result(MATCHED_ENTRIES, "match_rate_check", slug, match_rate, AssetCheckSeverity.WARN),
