@@ -286,3 +286,31 @@ def test_the_board_is_a_field_the_site_schema_can_map(cli, site_url, exports, tm
     cli("sync", HOUSE_PRICES, "--source", str(exports))
     written = [row for row in ml_battle.entries(site_url) if row["competition_id"] == 2 and row["user_id"]]
     assert written and {row["kaggle_team_name"] for row in written} == {"public"}
+
+
+def test_the_private_board_reaches_the_sites_table_once(cli, site_url, fake_kaggle, monkeypatch):
+    import csv
+    import io
+
+    monkeypatch.setenv("KAGGLE_USERNAME", "lb-bot")
+    monkeypatch.setenv("KAGGLE_KEY", "not-a-real-key")
+    monkeypatch.setenv("KAGGLE_LB_SOURCE", "kaggle")
+    export = fixture_path(EXPORTS[FCEN]).read_bytes()
+    rows = list(csv.DictReader(io.StringIO(export.decode("utf-8-sig"))))
+    view = [{"teamId": int(r["TeamId"]), "teamName": r["TeamName"], "score": r["Score"]} for r in rows]
+    # Ludmila ahead of Ariel on the private board, every score another (lower is better here).
+    private = [{**row, "score": str(60_000 + 1_000 * place)} for place, row in enumerate([view[1], view[0], *view[2:]])]
+    fake_kaggle.set_board(FCEN, export)
+    fake_kaggle.set_view(FCEN, view, private=private)
+    fake_kaggle.set_board(HOUSE_PRICES, fixture_path(EXPORTS[HOUSE_PRICES]).read_bytes())
+    cli("init")
+
+    for _ in range(2):
+        outcome = json.loads(cli("sync", FCEN, "--json").stdout)
+        assert outcome[0]["status"] == "synced", outcome
+    standings = {r["username"]: (r["rank"], r["score"], r["board"]) for r in json.loads(cli("standings", FCEN, "--json").stdout)}
+    assert standings["ludmila"] == (1, 60000.0, "private") and standings["ariel"] == (2, 61000.0, "private")
+    site_rows = {row["user_id"]: (row["rank"], row["score"]) for row in ml_battle.entries(site_url) if row["competition_id"] == 1}
+    assert site_rows[4] == (1, 60000.0) and site_rows[3] == (2, 61000.0)  # ludmila, ariel in the site's table
+    moved = [r for r in json.loads(cli("history", FCEN, "ariel", "--json").stdout)]
+    assert [(r["change"], r["board"]) for r in moved] == [("entered", "private")]  # first sync already private
