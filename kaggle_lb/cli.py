@@ -311,28 +311,35 @@ def sync(slugs: tuple[str, ...], source: str | None, as_json: bool, database_url
         sys.exit(1)
 
 
-def _standings_rows(database, slug: str) -> list[dict]:
+def _competition(conn, database, slug: str):
     from kaggle_lb.storage import registry
+
+    competition = registry.get_competition(conn, database.tables, slug)
+    if competition is None:
+        _fail(f"competition '{slug}' is not registered")
+    return competition
+
+
+def _standings_rows(database, slug: str) -> list[dict]:
     from kaggle_lb.storage.standings_read import read_standings
 
     with database.begin() as conn:
-        competition = registry.get_competition(conn, database.tables, slug)
-        if competition is None:
-            _fail(f"competition '{slug}' is not registered")
-        return read_standings(conn, database.tables, competition.id)
+        return read_standings(conn, database.tables, _competition(conn, database, slug).id)
 
 
 def _print_standings(slug: str, rows: list[dict]) -> None:
     from kaggle_lb import cli_output as out
 
+    boards = {row["board"] for row in rows}
+    title = f"{slug} (private board)" if boards == {"private"} else slug
     table = out.table(
-        ("rank", out.NUMBER), ("username", out.KEY), ("score", out.NUMBER), ("team", out.TEXT),
-        ("entries", out.NUMBER), ("last submission", out.TEXT), title=slug,
+        ("rank", out.NUMBER), ("move", out.SHORT), ("username", out.KEY), ("score", out.NUMBER), ("team", out.TEXT),
+        ("entries", out.NUMBER), ("last submission", out.TEXT), title=title,
     )
     for row in rows:
         out.add_row(table, (
-            row["rank"], row["username"], out.score_text(row["score"]), row["kaggle_team_name"],
-            row["submission_count"],
+            row["rank"], out.movement(row["rank_change"]), row["username"], out.score_text(row["score"]),
+            row["kaggle_team_name"], row["submission_count"],
             row["submission_date"].strftime("%Y-%m-%d %H:%M") if row["submission_date"] else None,
         ))
     out.print_table(table)
@@ -352,6 +359,92 @@ def standings_command(slug: str, as_json: bool, database_url: str | None) -> Non
         out.print_json(rows)
     else:
         _print_standings(slug, rows)
+
+
+@main.command("history")
+@click.argument("slug")
+@click.argument("username", required=False)
+@click.option("--top", default=10, show_default=True, metavar="N", type=click.IntRange(min=1),
+              help="Without USERNAME: the users now ranked in the top N.")
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE.png|.svg",
+              help="Also draw their rank over time into FILE (PNG or SVG).")
+@json_option
+@database_url_option
+def history_command(
+    slug: str, username: str | None, top: int, chart: Path | None, as_json: bool, database_url: str | None
+) -> None:
+    """USERNAME's changes of standing on SLUG over time (entered, moved, left), or those of the top N."""
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.storage import registry
+    from kaggle_lb.storage.history_read import read_history
+    from kaggle_lb.storage.standings_read import read_standings
+
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        _fail(f"--chart {chart}: give a file name ending in .png or .svg")
+    with _database(database_url) as database, database.begin() as conn:
+        competition = _competition(conn, database, slug)
+        if username is not None and not registry.has_user(conn, database.tables, username):
+            _fail(f"no site user named '{username}'")
+        standing = read_standings(conn, database.tables, competition.id)
+        names = [username] if username is not None else [row["username"] for row in standing[:top]]
+        rows = read_history(conn, database.tables, competition.id, names)
+    if chart is not None:
+        from kaggle_lb.history_chart import draw_ranks
+
+        draw_ranks(rows, chart, f"{slug}: rank over time")
+    if as_json:
+        out.print_json(rows)
+    else:
+        table = out.table(
+            ("time (UTC)", out.SHORT), ("username", out.KEY), ("change", out.SHORT), ("rank", out.SHORT),
+            ("score", out.TEXT), ("board", out.SHORT), title=f"{slug}: {username or f'top {top}'}",
+        )
+        for row in rows:
+            out.add_row(table, (
+                row["changed_at"].strftime("%Y-%m-%d %H:%M"), row["username"], row["change"],
+                out.change_text(row["old_rank"], row["new_rank"], str),
+                out.change_text(row["old_score"], row["new_score"], out.score_text), row["board"],
+            ))
+        out.print_table(table)
+    if chart is not None:
+        out.say("chart: ", out.plain(chart))
+
+
+@main.command("missing")
+@click.argument("slug")
+@json_option
+@database_url_option
+def missing_command(slug: str, as_json: bool, database_url: str | None) -> None:
+    """Site users with a Kaggle username that no row of SLUG's last synced board names, with the
+    closest name on the board when one is within 2 edits (a typo to fix). Changes nothing."""
+    from kaggle_lb import cli_output as out
+    from kaggle_lb.errors import KaggleLbError
+    from kaggle_lb.leaderboard.matching import row_keys
+    from kaggle_lb.leaderboard.missing import missing_users
+    from kaggle_lb.leaderboard.parsing import parse_leaderboard
+    from kaggle_lb.storage import registry
+
+    with _database(database_url) as database, database.begin() as conn:
+        competition = _competition(conn, database, slug)
+        users = registry.kaggle_usernames(conn, database.tables)
+        # Where raw_leaderboard_csv keeps the last board it downloaded (CsvFileIOManager's layout).
+        stored = Path(database.home).expanduser().resolve() / "raw" / "raw_leaderboard_csv" / f"{slug}.csv"
+    if not stored.is_file():
+        _fail(f"competition '{slug}': no synced board at {stored}; run `kaggle-lb sync {slug}` first")
+    try:
+        board = parse_leaderboard(stored.read_bytes(), slug, competition.score_direction)
+    except KaggleLbError as error:
+        _fail(str(error))
+    found = missing_users(row_keys(board.reset_index(drop=True))[1], users)
+    if as_json:
+        out.print_json([{"username": m.username, "kaggle_username": m.kaggle_username, "closest": m.closest,
+                         "distance": m.distance} for m in found])
+        return
+    table = out.table(("username", out.KEY), ("kaggle username", out.KEY), ("closest on the board", out.KEY),
+                      ("edits", out.NUMBER), title=f"{slug}: {len(found)} user(s) not on the board")
+    for m in found:
+        out.add_row(table, (m.username, m.kaggle_username, m.closest, m.distance))
+    out.print_table(table)
 
 
 @main.command("checks")

@@ -110,6 +110,21 @@ def score_text(score: float | None) -> str:
     return "" if score is None else repr(float(score))
 
 
+def movement(rank_change: int | None) -> str:
+    """A standing's move since its previous change: ▲ up, ▼ down, = a new score in the same
+    place; nothing for a new entry."""
+    if rank_change is None:
+        return ""
+    if rank_change == 0:
+        return "="
+    return f"▲{rank_change}" if rank_change > 0 else f"▼{-rank_change}"
+
+
+def change_text(old, new, shown: Callable[[object], str]) -> str:
+    """`old → new` of one history row, either side missing when the user entered or left."""
+    return " → ".join(shown(value) for value in (old, new) if value is not None)
+
+
 @contextmanager
 def progress(description: str, total: float | None) -> Iterator[Callable[..., None]]:
     """A progress bar on stderr, only when stderr is a terminal (never in a log or a pipe); yields

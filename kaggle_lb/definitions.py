@@ -5,6 +5,8 @@ import gc
 from dagster import Definitions, in_process_executor
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
+from kaggle_lb.assets.digest import standings_digest
+from kaggle_lb.digest_schedule import standings_digest_job, standings_digest_schedule
 from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.schedules import leaderboard_sync_schedule, user_match_keys_schedule
@@ -14,10 +16,10 @@ from kaggle_lb.sensors import competition_partitions_sensor, quality_alert_senso
 def definitions(resources: dict) -> Definitions:
     """Everything, with `resources`: the deployment's from the environment, or the CLI's own."""
     return Definitions(
-        assets=[*leaderboard_assets, user_match_keys],
+        assets=[*leaderboard_assets, user_match_keys, standings_digest],
         asset_checks=leaderboard_checks,
-        jobs=[leaderboard_sync_job, user_match_keys_job],
-        schedules=[leaderboard_sync_schedule, user_match_keys_schedule],
+        jobs=[leaderboard_sync_job, user_match_keys_job, standings_digest_job],
+        schedules=[leaderboard_sync_schedule, user_match_keys_schedule, standings_digest_schedule],
         sensors=[competition_partitions_sensor, quality_alert_sensor],
         resources=resources,
         # Runs launched from the asset graph too: a process per step costs more than the sync.

@@ -16,11 +16,12 @@ from kaggle_lb.assets import freshness_check, leaderboard_check_keys
 from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.quality import health
-from kaggle_lb.quality.alerts import FAILING, PASSING, changes
+from kaggle_lb.quality.alerts import FAILING, PASSING, changes, private_board_notices
 from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry, standings
+from kaggle_lb.storage.schema import PRIVATE
 
 
 FRESHNESS_CHECK_KEY = freshness_check.check_key
@@ -62,8 +63,9 @@ def quality_alert_sensor(
     quality: QualitySettingsResource,
     alerts: AlertsResource,
 ):
-    """Alerts once when a competition's run, check or freshness starts failing, once when it recovers;
-    records a stale competition's failing freshness check on its partition (one run per stale spell).
+    """Alerts once when a competition's run, check or freshness starts failing, once when it recovers,
+    and once when its standings switch to Kaggle's private board; records a stale competition's
+    failing freshness check on its partition (one run per stale spell).
 
     What was last alerted lives in the sensor's cursor, which the instance stores: it survives a
     daemon restart on SQLite and PostgreSQL instances alike.
@@ -71,6 +73,7 @@ def quality_alert_sensor(
     cursor = json.loads(context.cursor) if context.cursor else {}
     alerted: dict[str, str] = cursor.get("alerted", {})
     watched: dict[str, str] = cursor.get("watched", {})
+    announced: set[str] = set(cursor.get("private_boards", []))
     now = datetime.now(timezone.utc)
     with database.begin() as conn:
         competitions = registry.list_competitions(conn, database.tables)
@@ -104,6 +107,11 @@ def quality_alert_sensor(
             continue  # state unchanged, so the next evaluation tries again
         sent += 1
         alerted[alert.status.key] = PASSING if alert.recovered else FAILING
+    on_private = {slug for slug, last in synced.items() if last is not None and last.board == PRIVATE}
+    for notice in private_board_notices(announced, on_private & partitions):
+        if alerts.send(notice):
+            sent += 1
+            announced.add(notice.competition)
 
     registered = {c.slug for c in competitions}
     context.update_cursor(
@@ -111,6 +119,7 @@ def quality_alert_sensor(
             {
                 "alerted": {k: v for k, v in alerted.items() if k.split("|")[0] in registered},
                 "watched": {k: v for k, v in watched.items() if k in registered},
+                "private_boards": sorted(announced & registered),
             }
         )
     )

@@ -21,6 +21,9 @@ from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
 DOWNLOAD_LEADERBOARD_PATH = "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard"
+# The leaderboard view: the private board when there is one, unless overridePublic; paginated.
+GET_LEADERBOARD_PATH = "/api/v1/competitions.CompetitionApiService/GetLeaderboard"
+DEFAULT_PAGE_SIZE = 20
 # The kaggle package checks a token here (at import, with KAGGLE_API_TOKEN set).
 INTROSPECT_TOKEN_PATH = "/api/v1/security.OAuthService/IntrospectToken"
 DEFAULT_EXPORT_TIME = "2026-11-28T10:00:00"
@@ -88,7 +91,8 @@ class FakeKaggleServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[RecordedRequest] = []
         self._boards: dict[str, bytes] = {}
-        self._scripted: dict[str, deque[_Scripted]] = defaultdict(deque)
+        self._views: dict[str, tuple[list[dict], Optional[list[dict]]]] = {}
+        self._scripted: dict[tuple[str, str], deque[_Scripted]] = defaultdict(deque)
         self._accepted_authorization: Optional[str] = None
         self._stall_token_checks = False
         self._lock = threading.Lock()
@@ -115,6 +119,13 @@ class FakeKaggleServer(ThreadingHTTPServer):
             self._boards[slug] = zip_bytes
         return zip_bytes
 
+    def set_view(self, slug: str, public: list[dict], private: Optional[list[dict]] = None) -> None:
+        """Serve `slug`'s leaderboard view: rows as Kaggle's JSON has them ({"teamId", "teamName",
+        "submissionDate", "score"}), in board order; the private rows when given, unless the
+        request asks for overridePublic. A slug with a board but no view has an empty view."""
+        with self._lock:
+            self._views[slug] = (list(public), None if private is None else list(private))
+
     def queue_response(
         self,
         slug: str,
@@ -122,13 +133,15 @@ class FakeKaggleServer(ThreadingHTTPServer):
         body: Optional[Body] = None,
         headers: Optional[dict[str, str]] = None,
         fault: Optional[str] = None,
+        path: str = DOWNLOAD_LEADERBOARD_PATH,
     ) -> None:
-        """Answer the next request for `slug` with this, once; queued answers are used in order
-        before falling back to the board. body=None on an error status sends Kaggle's JSON error;
-        a function as body is called with the request's Authorization header. `fault`
-        (STALL_BEFORE_HEADERS, STALL_MID_BODY, DROP_MID_BODY, SLOW_DRIP) breaks the answer on the wire."""
+        """Answer the next request to `path` (the download unless told) for `slug` with this,
+        once; queued answers are used in order before falling back to the board. body=None on an
+        error status sends Kaggle's JSON error; a function as body is called with the request's
+        Authorization header. `fault` (STALL_BEFORE_HEADERS, STALL_MID_BODY, DROP_MID_BODY,
+        SLOW_DRIP) breaks the answer on the wire."""
         with self._lock:
-            self._scripted[slug].append(_Scripted(status, body, dict(headers or {}), fault))
+            self._scripted[(path, slug)].append(_Scripted(status, body, dict(headers or {}), fault))
 
     def queue_fault(self, slug: str, fault: str) -> None:
         """Break the next answer for `slug` (a board must be set) on the wire; a body fault cuts its ZIP."""
@@ -176,20 +189,33 @@ class FakeKaggleServer(ThreadingHTTPServer):
                 return _Scripted(200, b"", {}, STALL_BEFORE_HEADERS)
             if self._accepted_authorization is not None and authorization != self._accepted_authorization:
                 return _json_error(401, "Unauthenticated")
-            if path != DOWNLOAD_LEADERBOARD_PATH:
+            if path not in (DOWNLOAD_LEADERBOARD_PATH, GET_LEADERBOARD_PATH):
                 return _json_error(404, f"No such endpoint: {path}")
             slug = body.get("competitionName") if isinstance(body, dict) else None
-            if self._scripted.get(slug):
-                scripted = self._scripted[slug].popleft()
+            if self._scripted.get((path, slug)):
+                scripted = self._scripted[(path, slug)].popleft()
                 if scripted.body is None and scripted.status >= 400:
                     error = _json_error(scripted.status, HTTPStatus(scripted.status).phrase)
                     return _Scripted(error.status, error.body, {**error.headers, **scripted.headers}, scripted.fault)
                 headers = {"Content-Type": "application/octet-stream", **scripted.headers}
                 body = scripted.body(authorization) if callable(scripted.body) else scripted.body
                 return _Scripted(scripted.status, body or b"", headers, scripted.fault)
-            if slug not in self._boards:
+            if slug not in self._boards and slug not in self._views:
                 return _json_error(404, "Competition not found")
+            if path == GET_LEADERBOARD_PATH:
+                return self._view_page(slug, body)
             return _Scripted(200, self._boards[slug], _zip_headers(slug))
+
+    def _view_page(self, slug: str, request: dict) -> _Scripted:
+        """One page of the view, as Kaggle pages it: pageSize rows from the offset pageToken
+        names, and the token of the next page ("" after the last)."""
+        public, private = self._views.get(slug, ([], None))
+        rows = public if private is None or request.get("overridePublic") else private
+        size = int(request.get("pageSize") or DEFAULT_PAGE_SIZE)
+        start = int(request.get("pageToken") or 0)
+        following = start + size if start + size < len(rows) else None
+        payload = {"submissions": rows[start : start + size], "nextPageToken": str(following or "")}
+        return _Scripted(200, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
     def _stall(self, seconds: float = _MAX_STALL_SECONDS) -> bool:
         """Wait `seconds`, or less when close() releases the stalls; True once released."""

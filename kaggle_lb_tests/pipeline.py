@@ -9,7 +9,7 @@ from dagster import DagsterInstance
 
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, SCHEDULED, TRIGGER_TAG
 from kaggle_lb.definitions import definitions
-from kaggle_lb.resources.alerts import AlertsResource
+from kaggle_lb.resources.alerts import AlertsResource, DigestResource
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
@@ -57,7 +57,7 @@ class Sync:
 
     def __init__(
         self, instance: DagsterInstance, database: DatabaseResource, source: LeaderboardSource, tmp_path,
-        quality: QualitySettingsResource | None = None,
+        quality: QualitySettingsResource | None = None, digest: DigestResource | None = None,
     ):
         self.instance, self.database, self.source = instance, database, source
         self.io_manager = CsvFileIOManager(base_dir=str(tmp_path / "raw"))
@@ -69,6 +69,7 @@ class Sync:
                 "raw_csv_io_manager": self.io_manager,
                 "quality": self.quality,
                 "alerts": AlertsResource(),
+                "digest": digest or DigestResource(),
             }
         )
 

@@ -34,7 +34,8 @@ from kaggle_lb.assets.check_results import (
 )
 from kaggle_lb.quality.markdown import markdown_table
 from kaggle_lb.assets.users import USER_MATCH_KEYS
-from kaggle_lb.leaderboard.matching import with_unmatched_teams
+from kaggle_lb.leaderboard import missing, private_board
+from kaggle_lb.leaderboard.matching import row_keys, with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
@@ -44,6 +45,7 @@ from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.quality import board_checks
 from kaggle_lb.storage import registry, standings, user_keys
+from kaggle_lb.storage.schema import PRIVATE, PUBLIC
 
 GROUP = "leaderboard"
 # Who asked for a run (the schedule, the CLI, the partitions sensor), for the UI's run list.
@@ -61,6 +63,29 @@ def _failure(error: KaggleLbError) -> Failure:
         metadata={"competition": error.competition, "cause": MetadataValue.md(error.cause)},
         allow_retries=False,
     )
+
+
+# The most users with a Kaggle username a sync lists as missing from the board; a site with more
+# lists them with `kaggle-lb missing SLUG`, which has no time limit.
+MISSING_USERS_LIMIT = 10_000
+
+
+def _missing_users(database: DatabaseResource, board: pd.DataFrame) -> dict:
+    """The materialization's `missing_users`: the site users with a Kaggle username the board does
+    not name, with the closest name on it (typos first). Read-only."""
+    with database.begin() as conn:
+        users = registry.kaggle_usernames(conn, database.tables, limit=MISSING_USERS_LIMIT + 1)
+    if len(users) > MISSING_USERS_LIMIT:
+        return {"missing_users": f"more than {MISSING_USERS_LIMIT} users have a Kaggle username: see `kaggle-lb missing`"}
+    found = missing.missing_users(row_keys(board.reset_index(drop=True))[1], users)
+    table = pd.DataFrame(
+        [(m.username, m.kaggle_username, m.closest, m.distance) for m in found[:50]],
+        columns=["username", "kaggle_username", "closest on the board", "edits"],
+    ).astype({"edits": "Int64"})
+    return {
+        "missing_count": len(found),
+        "missing_users": MetadataValue.md(markdown_table(table) if len(table) else "_nobody missing_"),
+    }
 
 
 def _registered_competition(context: AssetExecutionContext, database: DatabaseResource):
@@ -134,10 +159,13 @@ def validated_leaderboard(
     raw_leaderboard_csv: bytes,
     database: DatabaseResource,
     quality: QualitySettingsResource,
+    leaderboard_source: LeaderboardSource,
 ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
-    """The board in one canonical shape whatever the export's age, read and validated once
-    against LeaderboardModel (the schema the UI shows), and the board's checks on that frame
-    (blocking: a failing one keeps the board from the site's table)."""
+    """The board that counts in one canonical shape whatever the export's age: the download, or
+    Kaggle's private board with the download's members once there is one; read and validated
+    once against LeaderboardModel (the schema the UI shows), and the board's checks on that frame
+    (blocking: a failing one keeps the board from the site's table). Which board it is travels
+    with the frame (`attrs["board"]`) to matched_entries."""
     slug = context.partition_key
     with database.begin() as conn:
         competition = registry.get_competition(conn, database.tables, slug)
@@ -146,17 +174,36 @@ def validated_leaderboard(
     direction = competition.score_direction if competition else None
     try:
         board = parse_leaderboard(raw_leaderboard_csv, slug, direction)
+        legacy = board["submission_count"].isna().all() and (board["member_usernames"] == "").all()
+        view = leaderboard_source.private_view(slug, board)
+        final = private_board.private_standings(board, view, slug) if view is not None else None
     except KaggleLbError as error:
         raise _failure(error) from error
-    legacy = board["submission_count"].isna().all() and (board["member_usernames"] == "").all()
+    absent = final.missing if final else []
+    if absent:
+        context.log.warning(
+            f"competition '{slug}': {len(absent)} team(s) on the private board are not in the download, so "
+            "nobody is credited for them: " + ", ".join(f"{row.team_id} ({row.team_name!r})" for row in absent[:20])
+        )
+    if final is not None:
+        board = final.board
+    board.attrs["board"] = PRIVATE if final is not None else PUBLIC
     yield Output(
         board,
         metadata={
             "competition": slug,
             "dagster/row_count": len(board),
+            "board": board.attrs["board"],
             "format": "legacy (2023 and before)" if len(board) and legacy else "current",
             "benchmark_rows": int((board["rank"] == 0).sum()),
             "best_score": float(board["score"].iloc[0]) if len(board) else None,
+            **(
+                {"missing_from_download": MetadataValue.md(markdown_table(pd.DataFrame(
+                    [(row.team_id, row.team_name, row.score) for row in absent[:50]],
+                    columns=["TeamId", "TeamName", "Score"],
+                )))}
+                if absent else {}
+            ),
         },
     )
     outcomes = {
@@ -192,6 +239,7 @@ def matched_entries(
     slug = context.partition_key
     tables = database.tables
     board = validated_leaderboard
+    which = board.attrs.get("board", PUBLIC)
     competition = _registered_competition(context, database)
     try:
         if competition is None:
@@ -200,9 +248,11 @@ def matched_entries(
             previous = standings.last_sync(conn, tables, competition.id)
             result, users = user_keys.match_board(conn, tables, board)
             entries = with_unmatched_teams(board, result.entries) if tables.schema.entries.unmatched_teams else result.entries
-            counts = standings.write_standings(conn, tables, competition.id, entries)
+            counts = standings.write_standings(conn, tables, competition.id, entries, board=which)
             stored = standings.load_entries(conn, tables, competition.id)
-            standings.record_sync(conn, tables, competition.id, board_rows=len(board), matched=len(result.entries))
+            standings.record_sync(
+                conn, tables, competition.id, board_rows=len(board), matched=len(result.entries), board=which
+            )
     except standings.CompetitionRemovedError:
         # A failure, not a silent end: the asset's checks cannot be left unreported otherwise.
         raw_csv_io_manager.remove(RAW_LEADERBOARD, slug)
@@ -227,6 +277,9 @@ def matched_entries(
 
     summary = {**counts.as_dict(), "skipped": result.skipped}
     context.log.info(f"competition '{slug}': " + ", ".join(f"{n} {k}" for k, n in summary.items()))
+    switched = which == PRIVATE and (previous is None or previous.board != PRIVATE)
+    if switched:
+        context.log.info(f"competition '{slug}': final standings: private board (ranks and scores from it from now on)")
     preview = (
         result.entries.head(10)
         .merge(users[["user_id", "username"]], on="user_id")
@@ -235,6 +288,7 @@ def matched_entries(
     match_rate = board_checks.match_rate(
         len(result.entries), previous.matched if previous else None, quality.max_match_drop_fraction
     )
+    missing_people = _missing_users(database, board)
     claims = board_checks.contested_names(result.contested)
     if not claims.passed:
         context.log.warning(f"competition '{slug}': {claims.description}")
@@ -244,8 +298,11 @@ def matched_entries(
             **summary,
             "dagster/row_count": len(result.entries),
             "board_rows": len(board),
+            "board": which,
+            "switched_to_private_board": switched,
             "preview": MetadataValue.md(markdown_table(preview) if len(preview) else "_no matches_"),
             **claims.metadata,
+            **missing_people,
         },
         check_results=[
             check_result(MATCHED_ENTRIES, "match_rate_check", slug, match_rate, AssetCheckSeverity.WARN),

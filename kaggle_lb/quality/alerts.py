@@ -1,4 +1,5 @@
-"""Alerts on changes of state: one when something starts failing, one when it recovers.
+"""Alerts on changes of state: one when something starts failing, one when it recovers; and one
+notice when a competition's standings switch to Kaggle's private board.
 
 A competition that fails for a day sends one alert and one recovery, not 288: the state of each
 (competition, problem) pair is remembered between evaluations and only its changes are sent.
@@ -73,3 +74,32 @@ def changes(previous: dict[str, str], statuses: list[Status]) -> list[Alert]:
         elif status.state == PASSING and before == FAILING:
             alerts.append(Alert(status, recovered=True))
     return alerts
+
+
+FINAL_STANDINGS = "final standings: private board"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """News that is no failure, sent once: a competition's standings now come from Kaggle's
+    private board (the final standings)."""
+
+    competition: str
+    notify_type = apprise.NotifyType.INFO
+
+    def title(self) -> str:
+        return f"[kaggle-lb] {self.competition}: {FINAL_STANDINGS}"
+
+    def body(self, ui_url: str) -> str:
+        link = f"{ui_url.rstrip('/')}/assets/matched_entries?view=partitions&partition={quote(self.competition)}"
+        return (
+            f"competition: {self.competition}\n"
+            f"what: {FINAL_STANDINGS}\n"
+            "detail: Kaggle published the private leaderboard; the standings now follow its ranks and scores\n"
+            f"link: {link}"
+        )
+
+
+def private_board_notices(announced: set[str], private: set[str]) -> list[Notice]:
+    """A notice for each competition now on its private board that was not announced yet."""
+    return [Notice(slug) for slug in sorted(private - announced)]

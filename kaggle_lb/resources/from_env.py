@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dagster import EnvVar
 
-from kaggle_lb.resources.alerts import AlertsResource
+from kaggle_lb.resources.alerts import AlertsResource, DigestResource
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DEFAULT_HOME, DatabaseResource
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
@@ -64,6 +64,12 @@ def alerts_from_env() -> AlertsResource:
     )
 
 
+def digest_from_env() -> DigestResource:
+    return DigestResource(
+        urls=_env("KAGGLE_LB_DIGEST_URLS"), top=int(_env_str("KAGGLE_LB_DIGEST_TOP", str(DigestResource().top)))
+    )
+
+
 def resources_from_env(database_url: str | None = None, source: str | None = None) -> dict:
     home = _env_str("KAGGLE_LB_HOME", DEFAULT_HOME)
     return {
@@ -72,4 +78,5 @@ def resources_from_env(database_url: str | None = None, source: str | None = Non
         "raw_csv_io_manager": CsvFileIOManager(base_dir=str(Path(home).expanduser().resolve() / "raw")),
         "quality": quality_from_env(),
         "alerts": alerts_from_env(),
+        "digest": digest_from_env(),
     }

@@ -16,18 +16,25 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Iterator, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, TypeVar
 
 import dagster as dg
+import pandas as pd
 import requests
 from kagglesdk import KaggleClient
-from kagglesdk.competitions.types.competition_api_service import ApiDownloadLeaderboardRequest
+from kagglesdk.competitions.types.competition_api_service import (
+    ApiDownloadLeaderboardRequest,
+    ApiGetLeaderboardRequest,
+)
 from pydantic import Field
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from kaggle_lb.errors import LeaderboardDownloadError
+from kaggle_lb.leaderboard import private_board
+from kaggle_lb.leaderboard.private_board import ViewRow
 from kaggle_lb.resources.leaderboard_source import (
     LeaderboardDownload,
     LeaderboardSource,
@@ -47,6 +54,12 @@ _DOWNLOAD_CHUNK = 1024 * 1024
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 # The most of a JSON answer that is read, inflated; Kaggle's JSON answers are tiny.
 _MAX_JSON_BODY_BYTES = 64 * 1024
+# The most of one page of the leaderboard view that is read, per row asked for: a row is about
+# 150 bytes of JSON, a team name at most 1,024 characters (escaped, up to six bytes each).
+_MAX_VIEW_ROW_BYTES = 8 * 1024
+# Far above any real board (the largest have about 100,000 teams): bounds a view that never ends.
+_MAX_VIEW_ROWS = 2_000_000
+T = TypeVar("T")
 # How much of a server's text a message quotes, and how much is redacted before it is cut (more
 # than the quote plus any secret, so that a secret crossing the cut is still found whole).
 _SHOWN_CHARS = 200
@@ -80,10 +93,11 @@ class _AttemptAdapter(HTTPAdapter):
     request gets one here; and it parses a JSON answer whole, so such an answer is read here first,
     capped in size and within the attempt's deadline, and the client parses that capped copy."""
 
-    def __init__(self, timeout: float, deadline: float):
+    def __init__(self, timeout: float, deadline: float, max_json_bytes: int = _MAX_JSON_BODY_BYTES):
         super().__init__()
         self.timeout = timeout
         self.deadline = deadline
+        self.max_json_bytes = max_json_bytes
 
     def send(self, request, timeout=None, **kwargs):
         return super().send(request, timeout=self.timeout if timeout is None else timeout, **kwargs)
@@ -93,7 +107,7 @@ class _AttemptAdapter(HTTPAdapter):
         if _is_json(response):
             what = f"Kaggle's JSON answer (HTTP {response.status_code})"
             try:
-                body = b"".join(_body_chunks(response, _MAX_JSON_BODY_BYTES, self.deadline, what))
+                body = b"".join(_body_chunks(response, self.max_json_bytes, self.deadline, what))
             finally:
                 response.close()
             # What requests' .content and .json() serve once the body has been read.
@@ -103,7 +117,8 @@ class _AttemptAdapter(HTTPAdapter):
 
 class KaggleApiResource(LeaderboardSource):
     """Downloads a competition's public leaderboard from the Kaggle API (the same call as
-    `kaggle competitions leaderboard <slug> --download`)."""
+    `kaggle competitions leaderboard <slug> --download`), and reads its leaderboard view (`kaggle
+    competitions leaderboard <slug> --show`), which is the private board once Kaggle has one."""
 
     username: Optional[str] = Field(
         default=None,
@@ -134,6 +149,13 @@ class KaggleApiResource(LeaderboardSource):
         ge=0,
         description="Longest wait between attempts, in seconds; also caps a server's Retry-After.",
     )
+    view_page_size: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="Rows per page of the leaderboard view (GetLeaderboard), which is read when Kaggle has a "
+        "private board.",
+    )
     timeout_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -146,12 +168,10 @@ class KaggleApiResource(LeaderboardSource):
         validate_slug(competition)
         credentials = self._credentials(competition)
         secrets = _secret_forms(credentials)
-        try:
-            file_name, content = self._download_with_retries(competition, credentials, secrets)
-        except LeaderboardDownloadError as error:
-            # The cause may quote Kaggle or an exception about the request, and the exceptions it
-            # came from hold those texts unredacted: only the redacted cause leaves, chained to none.
-            raise LeaderboardDownloadError(competition, _redact(error.cause, secrets)) from None
+        with _redacted_errors(competition, secrets):
+            file_name, content = self._with_retries(
+                competition, secrets, lambda: self._download_once(competition, credentials, secrets)
+            )
         return LeaderboardDownload(
             competition=competition,
             file_name=file_name,
@@ -159,14 +179,47 @@ class KaggleApiResource(LeaderboardSource):
             downloaded_at=datetime.now(timezone.utc),
         )
 
-    def _download_with_retries(
-        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...]
-    ) -> tuple[str, bytes]:
+    def private_view(self, competition: str, public: pd.DataFrame) -> list[ViewRow] | None:
+        """The leaderboard view's rows, every page of it, when it is the private board; None while
+        it is the public one. Kaggle's answer does not say which board it is (the view is the
+        private board "if it's available, otherwise the public"), so its first page is compared
+        with the download, which is always the public board (see private_board.is_private)."""
+        validate_slug(competition)
+        credentials = self._credentials(competition)
+        secrets = _secret_forms(credentials)
+        with _redacted_errors(competition, secrets):
+            rows, token = self._view_page(competition, credentials, secrets, None)
+            if not private_board.is_private(rows, public):
+                return None
+            seen = set()
+            while token:
+                if token in seen:
+                    raise LeaderboardDownloadError(
+                        competition, f"the leaderboard view's pages loop: Kaggle sent page token {_shown(token, secrets)!r} twice"
+                    )
+                seen.add(token)
+                page, token = self._view_page(competition, credentials, secrets, token)
+                rows += page
+                if len(rows) > _MAX_VIEW_ROWS:
+                    raise LeaderboardDownloadError(
+                        competition, f"the leaderboard view has more than the limit of {_MAX_VIEW_ROWS} rows"
+                    )
+        return rows
+
+    def _view_page(
+        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...], token: Optional[str]
+    ) -> tuple[list[ViewRow], str]:
+        return self._with_retries(
+            competition, secrets, lambda: self._view_page_once(competition, credentials, secrets, token)
+        )
+
+    def _with_retries(self, competition: str, secrets: tuple[str, ...], attempt_once: Callable[[], T]) -> T:
+        """`attempt_once()`, again after a backoff while it fails in a way worth retrying."""
         logger = dg.get_dagster_logger()
         attempt = 1
         while True:
             try:
-                return self._download_once(competition, credentials, secrets)
+                return attempt_once()
             except _Retryable as failure:
                 if attempt >= self.max_attempts:
                     raise LeaderboardDownloadError(
@@ -208,42 +261,76 @@ class KaggleApiResource(LeaderboardSource):
         request.competition_name = competition
         with tempfile.TemporaryDirectory(prefix="kaggle-lb-") as directory:
             zip_path = os.path.join(directory, f"{competition}.zip")
-            try:
-                # The same call as competition_leaderboard_download, minus its download_file: that
-                # one retries on its own (5 times, sleeping up to 32 s, resuming with a request
-                # that hangs) and has no size limit. Retries are this resource's job. verbose=False
-                # whatever VERBOSE says: a verbose client prints each request with its credentials.
-                with KaggleClient(verbose=False, **credentials) as client:
-                    # Entering the client created its session; kagglesdk offers no other hook.
-                    session = client.http_client()._session
-                    adapter = _AttemptAdapter(self.timeout_seconds, deadline)
-                    for prefix in ("http://", "https://"):
-                        session.mount(prefix, adapter)
-                    try:
-                        response = client.competitions.competition_api_client.download_leaderboard(request)
-                    except (TypeError, RecursionError) as exc:
-                        # The client compares a JSON body's "code" with 400 without checking its
-                        # type, and parses JSON nested deeper than Python's recursion limit.
-                        raise LeaderboardDownloadError(
-                            competition,
-                            f"Kaggle sent an error body the kaggle client cannot read ({type(exc).__name__})",
-                        ) from exc
-                    with response:
-                        self._save_zip(competition, response, zip_path, deadline, secrets)
-            except requests.HTTPError as exc:
-                raise _http_error(competition, exc, secrets) from exc
-            except _DeadlinePassed as exc:
-                raise _Retryable(
-                    f"Kaggle did not send the whole answer within {self.timeout_seconds:g} s (timeout_seconds)"
-                ) from exc
-            except _RETRYABLE_ERRORS as exc:
-                raise _Retryable(self._network_cause(exc)) from exc
-            except _TooLarge as exc:
-                raise LeaderboardDownloadError(competition, exc.cause) from exc
-            except (requests.RequestException, Urllib3Error, OSError) as exc:
-                raise LeaderboardDownloadError(competition, f"download failed: {type(exc).__name__}: {exc}") from exc
+            # The same call as competition_leaderboard_download, minus its download_file: that
+            # one retries on its own (5 times, sleeping up to 32 s, resuming with a request that
+            # hangs) and has no size limit. Retries are this resource's job.
+            with self._attempt(competition, credentials, secrets, deadline, _MAX_JSON_BODY_BYTES) as client:
+                response = client.competitions.competition_api_client.download_leaderboard(request)
+                with response:
+                    self._save_zip(competition, response, zip_path, deadline, secrets)
             with open(zip_path, "rb") as archive:
                 return read_csv_from_zip(archive, competition, self.max_csv_bytes)
+
+    def _view_page_once(
+        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...], token: Optional[str]
+    ) -> tuple[list[ViewRow], str]:
+        deadline = time.monotonic() + self.timeout_seconds
+        request = ApiGetLeaderboardRequest()
+        request.competition_name = competition
+        request.page_size = self.view_page_size
+        if token:
+            request.page_token = token
+        max_bytes = self.view_page_size * _MAX_VIEW_ROW_BYTES
+        with self._attempt(competition, credentials, secrets, deadline, max_bytes) as client:
+            response = client.competitions.competition_api_client.get_leaderboard(request)
+        rows = [
+            ViewRow(int(row.team_id), row.team_name or "", row.score)
+            for row in response.submissions
+            if row is not None
+        ]
+        return rows, response.next_page_token or ""
+
+    @contextmanager
+    def _attempt(
+        self,
+        competition: str,
+        credentials: dict[str, str],
+        secrets: tuple[str, ...],
+        deadline: float,
+        max_json_bytes: int,
+    ) -> Iterator[KaggleClient]:
+        """A client for one attempt, its every request under the attempt's timeout, deadline and
+        size cap, and its failures turned into this resource's: retryable or final, with causes.
+        verbose=False whatever VERBOSE says: a verbose client prints each request with its
+        credentials."""
+        try:
+            with KaggleClient(verbose=False, **credentials) as client:
+                # Entering the client created its session; kagglesdk offers no other hook.
+                session = client.http_client()._session
+                adapter = _AttemptAdapter(self.timeout_seconds, deadline, max_json_bytes)
+                for prefix in ("http://", "https://"):
+                    session.mount(prefix, adapter)
+                try:
+                    yield client
+                except (TypeError, RecursionError) as exc:
+                    # The client compares a JSON body's "code" with 400 without checking its
+                    # type, and parses JSON nested deeper than Python's recursion limit.
+                    raise LeaderboardDownloadError(
+                        competition,
+                        f"Kaggle sent an error body the kaggle client cannot read ({type(exc).__name__})",
+                    ) from exc
+        except requests.HTTPError as exc:
+            raise _http_error(competition, exc, secrets) from exc
+        except _DeadlinePassed as exc:
+            raise _Retryable(
+                f"Kaggle did not send the whole answer within {self.timeout_seconds:g} s (timeout_seconds)"
+            ) from exc
+        except _RETRYABLE_ERRORS as exc:
+            raise _Retryable(self._network_cause(exc)) from exc
+        except _TooLarge as exc:
+            raise LeaderboardDownloadError(competition, exc.cause) from exc
+        except (requests.RequestException, Urllib3Error, OSError) as exc:
+            raise LeaderboardDownloadError(competition, f"download failed: {type(exc).__name__}: {exc}") from exc
 
     def _save_zip(
         self,
@@ -287,6 +374,16 @@ class KaggleApiResource(LeaderboardSource):
             return min(retry_after, self.max_backoff_seconds)
         ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (failed_attempt - 1))
         return random.uniform(0, ceiling)
+
+
+@contextmanager
+def _redacted_errors(competition: str, secrets: tuple[str, ...]) -> Iterator[None]:
+    try:
+        yield
+    except LeaderboardDownloadError as error:
+        # The cause may quote Kaggle or an exception about the request, and the exceptions it
+        # came from hold those texts unredacted: only the redacted cause leaves, chained to none.
+        raise LeaderboardDownloadError(competition, _redact(error.cause, secrets)) from None
 
 
 def _token_value(api_token: str, competition: str) -> str:

@@ -51,6 +51,12 @@ class LeaderboardSource(dg.ConfigurableResource):
     def download_leaderboard(self, competition: str) -> LeaderboardDownload:
         raise NotImplementedError
 
+    def private_view(self, competition: str, public) -> Optional[list]:
+        """The private board's rows (leaderboard.private_board.ViewRow) when the source has one
+        for the competition, given the downloaded board `public`; None while only the public board
+        exists, and always for a source with no leaderboard view (local exports)."""
+        return None
+
 
 def validate_slug(competition: str) -> None:
     """Reject anything that is not a Kaggle slug, so it can never escape a directory or URL path."""

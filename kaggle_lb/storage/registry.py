@@ -88,6 +88,10 @@ def get_competition(conn: Connection, tables: Tables, slug: str) -> Competition 
     return next((c for c in list_competitions(conn, tables) if c.slug == slug), None)
 
 
+def has_user(conn: Connection, tables: Tables, username: str) -> bool:
+    return conn.execute(select(tables.user_id).where(tables.username == username)).first() is not None
+
+
 def _built_in(tables: Tables, section: str) -> None:
     mapping = getattr(tables.schema, section)
     if not mapping.built_in:
@@ -136,7 +140,7 @@ def remove_competition(conn: Connection, tables: Tables, slug: str) -> bool:
     # Explicit rather than relying on ON DELETE CASCADE, which SQLite only honours with a pragma.
     entries_mapping = tables.schema.entries
     conn.execute(delete(tables.entries).where(tables.entries.c[entries_mapping.competition] == competition.id))
-    for own in (tables.standings, tables.syncs):
+    for own in (tables.standings, tables.syncs, tables.history, tables.digests):
         conn.execute(delete(own).where(own.c.competition_id == competition.id))
     conn.execute(delete(tables.competitions).where(tables.competitions.c.id == competition.id))
     return True
@@ -178,6 +182,18 @@ def import_users(conn: Connection, tables: Tables, users: Iterable[tuple[str, st
     return UserImportCounts(
         created=len(new_rows), updated=len(changed), unchanged=len(wanted) - len(new_rows) - len(changed)
     )
+
+
+def kaggle_usernames(conn: Connection, tables: Tables, limit: int | None = None) -> list[tuple[str, str]]:
+    """(username, kaggle_username) of the users with a Kaggle username set, by username; at most
+    `limit` of them (any: unsorted, the database stops at the limit instead of sorting a million
+    users first)."""
+    query = (
+        select(tables.username, tables.kaggle_username)
+        .where(tables.kaggle_username.is_not(None), tables.kaggle_username != "")
+        .limit(limit)
+    )
+    return sorted(tuple(row) for row in conn.execute(query))
 
 
 def load_users(conn: Connection, tables: Tables) -> "pd.DataFrame":

@@ -1,7 +1,8 @@
 """The tables kaggle-lb reads and writes, as SQLAlchemy Core.
 
 kaggle-lb's own tables are all named `kaggle_lb_*`: the standings it computed (and which site row
-each one is written to), its index of the users' match keys, and one row per synced competition.
+each one is written to), the history of their changes, its index of the users' match keys, and
+one row per synced competition.
 The site's users, competitions and entries are wherever the site schema says; the built-in ones
 (`built_in_metadata`) are created by `kaggle-lb init` only for the sections the schema leaves to
 kaggle-lb. The site's tables are bound by reflection, so their own column types are used.
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from kaggle_lb.storage.site_schema import SiteSchema
 
 PREFIX = "kaggle_lb_"
+PUBLIC, PRIVATE = "public", "private"
 VERSION_TABLE = "kaggle_lb_alembic_version"
 
 
@@ -54,6 +56,9 @@ def own_metadata() -> MetaData:
         # may delete it): a row the site made itself is only ever updated.
         Column("site_row_id", BigInteger, nullable=True),
         Column("owned", Boolean, nullable=False, server_default=true()),
+        # Which of Kaggle's boards the rank and score come from: "public", or "private" once
+        # Kaggle has one (see leaderboard.private_board).
+        Column("board", String(8), nullable=False, server_default=PUBLIC),
         UniqueConstraint("competition_id", "user_id", name="uq_kaggle_lb_standings_competition_user"),
         Index("ix_kaggle_lb_standings_competition_team", "competition_id", "team_id"),
     )
@@ -67,6 +72,36 @@ def own_metadata() -> MetaData:
         Column("synced_at", DateTime(timezone=True), nullable=True),
         Column("board_rows", Integer, nullable=True),
         Column("matched", Integer, nullable=True),
+        Column("board", String(8), nullable=True),
+    )
+    # Every change of a site user's standing, written with the standings (storage.history): one
+    # row when they enter the board, move (rank or score), or leave it; never for a poll that
+    # changed nothing. Readable by the site; the README lists its columns.
+    Table(
+        "kaggle_lb_history",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("competition_id", BigInteger, nullable=False),
+        Column("user_id", BigInteger, nullable=False),
+        Column("change", String(8), nullable=False),
+        Column("old_rank", Integer, nullable=True),
+        Column("new_rank", Integer, nullable=True),
+        Column("old_score", Float, nullable=True),
+        Column("new_score", Float, nullable=True),
+        Column("board", String(8), nullable=False),
+        Column("changed_at", DateTime(timezone=True), nullable=False),
+        Index("ix_kaggle_lb_history_competition_user", "competition_id", "user_id", "id"),
+        Index("ix_kaggle_lb_history_competition_time", "competition_id", "changed_at"),
+    )
+    # The community digest's state per competition (storage.digests): the last period it was sent
+    # for and the last history row it covered, so it is sent at most once a period, restarts or not.
+    Table(
+        "kaggle_lb_digests",
+        metadata,
+        Column("competition_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("period", String(32), nullable=True),
+        Column("last_history_id", BigInteger, nullable=False, server_default="0"),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
     )
     # kaggle-lb's index of the users table (see storage.user_keys): each user's match key with
     # the names it came from, and the version and time of the last refresh.
@@ -146,6 +181,8 @@ class Tables:
     entries: Table
     standings: Table
     syncs: Table
+    history: Table
+    digests: Table
     user_match_keys: Table
     user_keys_state: Table
 
@@ -184,6 +221,8 @@ def bind_tables(conn: Connection, schema: SiteSchema) -> Tables:
         entries=_reflect(conn, site, entries.table, entry_columns),
         standings=own["kaggle_lb_standings"],
         syncs=own["kaggle_lb_syncs"],
+        history=own["kaggle_lb_history"],
+        digests=own["kaggle_lb_digests"],
         user_match_keys=own["kaggle_lb_user_match_keys"],
         user_keys_state=own["kaggle_lb_user_keys_state"],
     )

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from kaggle_lb.errors import ConfigurationError
 
-# What kaggle-lb knows of each standing; `last_synced` moves only when the standing changes.
+# What kaggle-lb knows of each standing; `last_synced` moves only when the standing changes;
+# `board` is "public" or "private", the Kaggle board the rank and score come from.
 FIELDS = (
     "rank",
     "score",
@@ -27,10 +28,11 @@ FIELDS = (
     "last_submission",
     "first_synced",
     "last_synced",
+    "board",
 )
 INTEGER_FIELDS = frozenset({"rank", "team_id", "submission_count"})
 NUMBER_FIELDS = INTEGER_FIELDS | {"score"}
-TEXT_FIELDS = frozenset({"team_name"})
+TEXT_FIELDS = frozenset({"team_name", "board"})
 TIME_FIELDS = frozenset({"last_submission", "first_synced", "last_synced"})
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

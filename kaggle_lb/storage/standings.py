@@ -11,8 +11,10 @@ there writes the site's entries table through the site schema's columns, in SQL:
   written again by the next sync;
 - rows with no user are never read or touched unless kaggle-lb inserted them.
 
-The caller runs `write_standings` inside one transaction per competition: either the whole new
-board lands, in both tables, or the previous standings stay exactly as they were.
+Every change of a site user's standing (entered, moved, left) is recorded in kaggle_lb_history
+by the same write (storage.history). The caller runs `write_standings` inside one transaction
+per competition: either the whole new board lands, in all three tables, or the previous
+standings stay exactly as they were.
 """
 
 from dataclasses import asdict, dataclass
@@ -38,9 +40,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
+from kaggle_lb.storage import history
 from kaggle_lb.storage.bulk import insert_rows, json_values, python_rows
-from kaggle_lb.storage.schema import Tables
-from kaggle_lb.storage.site_schema import BUILT_IN_ENTRY_COLUMNS, TEXT_FIELDS
+from kaggle_lb.storage.schema import PUBLIC, Tables
+from kaggle_lb.storage.site_schema import BUILT_IN_ENTRY_COLUMNS
 from kaggle_lb.storage.standings_read import read_standings  # noqa: F401 (kept importable from here)
 
 ENTRY_COLUMNS = list(ENTRY_DTYPES)
@@ -50,8 +53,8 @@ _STANDINGS_COLUMN = {"user_id": "user_id"} | {
     column: field for column, field in BUILT_IN_ENTRY_COLUMNS.items() if column in ENTRY_DTYPES
 }
 # The columns whose change makes an entry "updated"; the sync timestamps are bookkeeping.
-_COMPARED = ENTRY_COLUMNS[1:]
-_DTYPES = {**ENTRY_DTYPES, "user_id": "Int64"}  # NA: a team no site user was credited for
+_COMPARED = [*ENTRY_COLUMNS[1:], "board"]
+_DTYPES = {**ENTRY_DTYPES, "user_id": "Int64", "board": "object"}  # NA: a team no site user was credited for
 _CHUNK = 10_000  # ids per DELETE: under SQLite's bind-parameter limit
 
 
@@ -100,17 +103,21 @@ def _keys(frame: pd.DataFrame) -> np.ndarray:
 def _load(conn: Connection, tables: Tables, competition_id: int, users_only: bool) -> pd.DataFrame:
     own = tables.standings
     query = select(
-        own.c.id, own.c.site_row_id, own.c.owned, *(own.c[_STANDINGS_COLUMN[name]].label(name) for name in ENTRY_COLUMNS)
+        own.c.id,
+        own.c.site_row_id,
+        own.c.owned,
+        *(own.c[_STANDINGS_COLUMN[name]].label(name) for name in ENTRY_COLUMNS),
+        own.c.board,
     ).where(own.c.competition_id == competition_id)
     if users_only:
         query = query.where(own.c.user_id.is_not(None))
-    frame = pd.DataFrame.from_records(conn.execute(query).all(), columns=["id", "site_row_id", "owned", *ENTRY_COLUMNS])
-    return _normalise(frame)
+    columns = ["id", "site_row_id", "owned", *ENTRY_COLUMNS, "board"]
+    return _normalise(pd.DataFrame.from_records(conn.execute(query).all(), columns=columns))
 
 
 def load_entries(conn: Connection, tables: Tables, competition_id: int) -> pd.DataFrame:
     """The competition's standings of site users, in the matcher's columns."""
-    return _load(conn, tables, competition_id, users_only=True).astype({"user_id": "int64"})
+    return _load(conn, tables, competition_id, users_only=True).drop(columns="board").astype({"user_id": "int64"})
 
 
 def _changed(both: pd.DataFrame) -> pd.Series:
@@ -151,7 +158,7 @@ def _check_lengths(tables: Tables, new: pd.DataFrame) -> None:
     mapping = tables.schema.entries
     for column in mapping.columns:
         limit = getattr(tables.entries.c[column].type, "length", None)
-        if mapping.field_of(column) not in TEXT_FIELDS or not limit:
+        if mapping.field_of(column) != "team_name" or not limit:
             continue
         names = new["kaggle_team_name"]
         too_long = new[names.str.len() > limit]
@@ -169,9 +176,11 @@ def write_standings(
     competition_id: int,
     entries: pd.DataFrame,
     synced_at: datetime | None = None,
+    board: str = PUBLIC,
 ) -> SyncCounts:
     """Make the competition's standings equal `entries` (the matcher's columns; a missing user_id
-    is an unmatched team), in kaggle-lb's table and in the site's. Raises CompetitionRemovedError
+    is an unmatched team), from Kaggle's `board` ("public" or "private"), in kaggle-lb's table and
+    in the site's, and record each user's change in the history. Raises CompetitionRemovedError
     when the competition's row is gone; the caller's rollback then leaves no trace of the write."""
     synced_at = synced_at or datetime.now(timezone.utc)
     own = tables.standings
@@ -181,7 +190,7 @@ def write_standings(
     competitions_id = tables.competitions.c[tables.schema.competitions.id]
     if conn.execute(select(competitions_id).where(competitions_id == competition_id)).first() is None:
         raise CompetitionRemovedError(f"competition {competition_id} is no longer in {tables.schema.competitions.table}")
-    new = _normalise(entries[ENTRY_COLUMNS])
+    new = _normalise(entries[ENTRY_COLUMNS].assign(board=board))
     _check_lengths(tables, new)
     new = new.assign(key=_keys(new))
     old = _load(conn, tables, competition_id, users_only=False)
@@ -209,11 +218,12 @@ def write_standings(
     insert_rows(
         conn,
         own,
-        to_insert[ENTRY_COLUMNS]
+        to_insert[[*ENTRY_COLUMNS, "board"]]
         .rename(columns=_STANDINGS_COLUMN)
         .assign(competition_id=competition_id, first_synced=synced_at, last_synced=synced_at, owned=False),
     )
     _write_site_rows(conn, tables, competition_id)
+    history.record(conn, tables, competition_id, to_insert, to_update, to_delete, board, synced_at)
     return SyncCounts(
         created=len(to_insert),
         updated=len(to_update),
@@ -325,27 +335,33 @@ class LastSync:
     synced_at: datetime
     board_rows: int | None
     matched: int | None
+    board: str | None  # the Kaggle board its standings came from; None before kaggle-lb recorded it
 
 
 def last_sync(conn: Connection, tables: Tables, competition_id: int) -> LastSync | None:
     """The competition's last completed sync, as recorded with its standings."""
     syncs = tables.syncs
     row = conn.execute(
-        select(syncs.c.synced_at, syncs.c.board_rows, syncs.c.matched).where(
+        select(syncs.c.synced_at, syncs.c.board_rows, syncs.c.matched, syncs.c.board).where(
             syncs.c.competition_id == competition_id, syncs.c.synced_at.is_not(None)
         )
     ).first()
     if row is None:
         return None
     synced_at = row.synced_at if row.synced_at.tzinfo else row.synced_at.replace(tzinfo=timezone.utc)
-    return LastSync(synced_at, row.board_rows, row.matched)
+    return LastSync(synced_at, row.board_rows, row.matched, row.board)
 
 
-def record_sync(conn: Connection, tables: Tables, competition_id: int, board_rows: int, matched: int) -> None:
-    """What the next sync's checks compare with; in the transaction of write_standings."""
+def record_sync(
+    conn: Connection, tables: Tables, competition_id: int, board_rows: int, matched: int, board: str = PUBLIC
+) -> None:
+    """What the next sync's checks compare with, and the board it synced; in the transaction of
+    write_standings."""
     syncs = tables.syncs
     conn.execute(
-        update(syncs).where(syncs.c.competition_id == competition_id).values(board_rows=board_rows, matched=matched)
+        update(syncs)
+        .where(syncs.c.competition_id == competition_id)
+        .values(board_rows=board_rows, matched=matched, board=board)
     )
 
 

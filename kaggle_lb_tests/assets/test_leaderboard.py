@@ -21,8 +21,10 @@ def test_kaggle_download_to_standings_end_to_end(instance, site, fake_kaggle, tm
     result = sync()
 
     assert result.success
+    # The download, then the first page of the view, which asks whether a private board exists.
     assert [r.path for r in fake_kaggle.requests] == [
-        "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard"
+        "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard",
+        "/api/v1/competitions.CompetitionApiService/GetLeaderboard",
     ]
     # Every team member credited, matching ignores case, kaggle_username wins over username,
     # the benchmark row never matches.

@@ -48,7 +48,9 @@ def test_users_import_then_sync_and_standings(cli, exports, tmp_path):
     ]
     assert set(rows[0]) == {
         "username", "rank", "score", "kaggle_team_id", "kaggle_team_name", "submission_count", "submission_date",
+        "board", "rank_change",
     }
+    assert (rows[0]["board"], rows[0]["rank_change"]) == ("public", None)  # a new entry has no change
     assert rows[0]["submission_date"].startswith("2026-11-01T10:00:00")
     # The runs went through Dagster and are recorded in the instance at DAGSTER_HOME (the UI's).
     with DagsterInstance.get() as instance:

@@ -44,6 +44,7 @@ def test_help_loads_neither_dagster_pandas_sqlalchemy_nor_rich(tmp_path):
         ("users", "add", "ana", "--kaggle-username", "ana-k"),
         ("users", "import", "{users}"),
         ("standings", "comp-a"),
+        ("history", "comp-a"),
         ("competitions", "list", "--help"),
     ],
 )

@@ -188,3 +188,29 @@ def test_no_secret_reaches_output_logs_runs_events_or_files(environment, fake_ka
     # Run and event storage, compute logs, the raw CSVs and (on SQLite) the site database itself.
     assert not files_holding(dagster_home, markers)
     assert not files_holding(tmp_path, markers)
+
+
+@pytest.mark.parametrize("answer", ["json-401", "json-500", "json-string-code"])
+def test_no_credential_the_leaderboard_view_echoes_reaches_the_error_or_the_log(
+    fake_kaggle, credentials, sleeps, caplog, capfd, monkeypatch, answer
+):
+    import pandas as pd
+
+    from kaggle_lb_tests.fake_kaggle import GET_LEADERBOARD_PATH
+
+    monkeypatch.setenv("VERBOSE", "1")
+    status, body, headers = ECHOING_ANSWERS[answer]
+    for _ in range(2):
+        fake_kaggle.queue_response(SLUG, status, body, headers, path=GET_LEADERBOARD_PATH)
+    resource = KaggleApiResource(**credentials, max_attempts=2, backoff_seconds=0)
+    public = pd.DataFrame({"team_id": [1], "score": [0.5]})
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(LeaderboardDownloadError) as raised:
+        resource.private_view(SLUG, public)
+
+    assert str(raised.value).startswith(f"competition '{SLUG}': ")
+    output = capfd.readouterr()
+    texts = [str(error) for error in exception_chain(raised.value)] + [caplog.text, output.out, output.err]
+    markers = KAGGLE_MARKERS + [marker[:8] for marker in KAGGLE_MARKERS]
+    assert not [(text, leaks(text, markers)) for text in texts if leaks(text, markers)]
+    assert {r.path for r in fake_kaggle.requests} == {GET_LEADERBOARD_PATH}

@@ -249,3 +249,68 @@ def test_a_team_name_too_long_for_the_sites_column_is_refused_by_name(cli, site_
     assert outcome["status"] == "failed"
     assert "name is 300 characters, over the 255 of leaderboard_entries.kaggle_team_name" in outcome["cause"]
     assert ml_battle.rows_snapshot(site_url) == before
+
+
+def test_history_rank_change_and_missing_on_the_sites_tables(cli, site_url, exports):
+    cli("init")
+    cli("sync", FCEN, "--source", str(exports))
+    assert [(r["change"], r["new_rank"], r["board"]) for r in json.loads(cli("history", FCEN, "ariel", "--json").stdout)] == [
+        ("entered", 1, "public"),
+    ]
+    # The registered user whose Kaggle name has a typo, with the name the board has.
+    missing = {m["username"]: (m["closest"], m["distance"]) for m in json.loads(cli("missing", FCEN, "--json").stdout)}
+    assert missing["typo"] == ("ludmilavergini", 1)
+    assert "ariel" not in missing and "ludmila" not in missing
+
+    board = fixture_path(EXPORTS[FCEN]).read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    # Ariel leaves the board; Ludmila takes first place.
+    moved = [line.replace("2,15436729,", "1,15436729,") for line in board if "rojas" not in line]
+    (exports / f"{FCEN}.csv").write_text("".join(moved))
+    cli("sync", FCEN, "--source", str(exports))
+    ariel = json.loads(cli("history", FCEN, "ariel", "--json").stdout)
+    assert [(r["change"], r["old_rank"], r["new_rank"]) for r in ariel] == [("entered", None, 1), ("left", 1, None)]
+    top = json.loads(cli("history", FCEN, "--top", "1", "--json").stdout)
+    assert [(r["username"], r["change"], r["old_rank"], r["new_rank"]) for r in top] == [
+        ("ludmila", "entered", None, 2), ("ludmila", "moved", 2, 1),
+    ]
+    standings = {r["username"]: (r["rank"], r["rank_change"], r["board"]) for r in json.loads(cli("standings", FCEN, "--json").stdout)}
+    assert standings["ludmila"] == (1, 1, "public")
+
+
+def test_the_board_is_a_field_the_site_schema_can_map(cli, site_url, exports, tmp_path, monkeypatch):
+    mapped = SITE_SCHEMA.read_text().replace('kaggle_team_name = "team_name"', 'kaggle_team_name = "board"')
+    assert mapped != SITE_SCHEMA.read_text()
+    (tmp_path / "ml-battle-board.toml").write_text(mapped)
+    monkeypatch.setenv("KAGGLE_LB_SITE_SCHEMA", str(tmp_path / "ml-battle-board.toml"))
+    cli("init")
+    cli("sync", HOUSE_PRICES, "--source", str(exports))
+    written = [row for row in ml_battle.entries(site_url) if row["competition_id"] == 2 and row["user_id"]]
+    assert written and {row["kaggle_team_name"] for row in written} == {"public"}
+
+
+def test_the_private_board_reaches_the_sites_table_once(cli, site_url, fake_kaggle, monkeypatch):
+    import csv
+    import io
+
+    monkeypatch.setenv("KAGGLE_USERNAME", "lb-bot")
+    monkeypatch.setenv("KAGGLE_KEY", "not-a-real-key")
+    monkeypatch.setenv("KAGGLE_LB_SOURCE", "kaggle")
+    export = fixture_path(EXPORTS[FCEN]).read_bytes()
+    rows = list(csv.DictReader(io.StringIO(export.decode("utf-8-sig"))))
+    view = [{"teamId": int(r["TeamId"]), "teamName": r["TeamName"], "score": r["Score"]} for r in rows]
+    # Ludmila ahead of Ariel on the private board, every score another (lower is better here).
+    private = [{**row, "score": str(60_000 + 1_000 * place)} for place, row in enumerate([view[1], view[0], *view[2:]])]
+    fake_kaggle.set_board(FCEN, export)
+    fake_kaggle.set_view(FCEN, view, private=private)
+    fake_kaggle.set_board(HOUSE_PRICES, fixture_path(EXPORTS[HOUSE_PRICES]).read_bytes())
+    cli("init")
+
+    for _ in range(2):
+        outcome = json.loads(cli("sync", FCEN, "--json").stdout)
+        assert outcome[0]["status"] == "synced", outcome
+    standings = {r["username"]: (r["rank"], r["score"], r["board"]) for r in json.loads(cli("standings", FCEN, "--json").stdout)}
+    assert standings["ludmila"] == (1, 60000.0, "private") and standings["ariel"] == (2, 61000.0, "private")
+    site_rows = {row["user_id"]: (row["rank"], row["score"]) for row in ml_battle.entries(site_url) if row["competition_id"] == 1}
+    assert site_rows[4] == (1, 60000.0) and site_rows[3] == (2, 61000.0)  # ludmila, ariel in the site's table
+    moved = [r for r in json.loads(cli("history", FCEN, "ariel", "--json").stdout)]
+    assert [(r["change"], r["board"]) for r in moved] == [("entered", "private")]  # first sync already private

@@ -55,7 +55,7 @@ def test_init_is_idempotent_and_keeps_its_revision_in_a_table_of_its_own(databas
             version = conn.execute(text("SELECT version_num FROM kaggle_lb_alembic_version")).scalar_one()
             names = set(inspect(conn).get_table_names())
         database.dispose()
-    assert version == "0004"
+    assert version == "0005"
     own = {name for name in names if name.startswith("kaggle_lb_")}
     assert names - own == {"competitions", "users", "leaderboard_entries"}
     with database.begin() as conn:
@@ -190,7 +190,7 @@ def test_a_revision_0003_database_is_upgraded_in_place_without_losing_data(datab
         counts = standings.write_standings(conn, database.tables, 1, board.assign(rank=1))
         rows = conn.execute(select(database.tables.entries.c.id, database.tables.entries.c.rank)).all()
     database.dispose()
-    assert version == "0004" and "alembic_version" not in names
+    assert version == "0005" and "alembic_version" not in names
     assert {"user_match_keys", "user_key_changes", "user_keys_state"}.isdisjoint(names)
     assert keys.version == 4  # version 3 carried over; init's refresh indexed ben
     assert [(r["username"], r["rank"], r["kaggle_team_name"]) for r in stored] == [("ana", 4, "A")]
@@ -208,5 +208,5 @@ def test_a_sites_own_alembic_version_table_is_left_alone(database_url, tmp_path)
     database.initialise()
     with database.begin() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "ae1027a6acf"
-        assert conn.execute(text("SELECT version_num FROM kaggle_lb_alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM kaggle_lb_alembic_version")).scalar_one() == "0005"
     database.dispose()
