@@ -67,3 +67,13 @@ def test_dg_checks_the_same_definitions(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_the_product_uses_only_dagsters_public_api():
+    private = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in (REPO / "kaggle_lb").rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "dagster._" in line or "dagster_postgres._" in line
+    ]
+    assert private == []
