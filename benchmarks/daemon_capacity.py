@@ -49,8 +49,7 @@ def _round(client, instance, slugs: list[str], tags: dict[str, str], timeout: fl
     done = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
     cpu, started = _machine_cpu_seconds(), time.perf_counter()
     run_ids = [
-        client.submit_job_execution("leaderboard_sync_job", tags={**tags, "dagster/partition": slug})
-        for slug in slugs
+        client.submit_job_execution("leaderboard_sync_job", tags={**tags, "dagster/partition": slug}) for slug in slugs
     ]
     while True:
         records = instance.get_run_records(RunsFilter(run_ids=run_ids))
@@ -66,7 +65,8 @@ def _round(client, instance, slugs: list[str], tags: dict[str, str], timeout: fl
         events = instance.all_logs(failed[0], of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
         causes = "\n".join(
             event.dagster_event.step_failure_data.error.to_string()
-            if event.dagster_event.is_step_failure else event.message or ""
+            if event.dagster_event.is_step_failure
+            else event.message or ""
             for event in events
         )
         sys.exit(f"{len(failed)} run(s) failed, e.g. {failed[0]}:\n{causes}")
@@ -115,8 +115,11 @@ def main(argv: list[str] | None = None) -> dict:
         (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
         site_url = f"sqlite:///{work / 'site.sqlite3'}"
         env = {
-            **os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1",
-            "KAGGLE_LB_DATABASE_URL": site_url, "KAGGLE_LB_HOME": str(work / "home"),
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+            "KAGGLE_LB_DATABASE_URL": site_url,
+            "KAGGLE_LB_HOME": str(work / "home"),
             "KAGGLE_LB_SOURCE": str(work / "exports"),
         }
         os.environ.update(DAGSTER_HOME=str(home))
@@ -134,8 +137,12 @@ def main(argv: list[str] | None = None) -> dict:
 
         port = free_port()
         processes = [
-            Process("webserver", dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port),
-                                                 "-w", "workspace.yaml"), env, work),
+            Process(
+                "webserver",
+                dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"),
+                env,
+                work,
+            ),
             Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, work),
         ]
         try:
@@ -152,12 +159,19 @@ def main(argv: list[str] | None = None) -> dict:
             for process in processes:
                 process.kill()
 
-    report = {"competitions": args.competitions, "rows": args.rows, "users": args.users, "cores": os.cpu_count(),
-              "rounds": rounds}
+    report = {
+        "competitions": args.competitions,
+        "rows": args.rows,
+        "users": args.users,
+        "cores": os.cpu_count(),
+        "rounds": rounds,
+    }
     for name, r in rounds.items():
-        print(f"{name:15} {r['runs']} runs in {r['wall_seconds']:6.1f} s · start→success median "
-              f"{r['run_seconds_median']:.2f} s · machine CPU {r['machine_cpu_seconds_per_run']:.2f} s per run · "
-              f"{r['competitions_per_5_minutes']} competitions per 5 minutes")
+        print(
+            f"{name:15} {r['runs']} runs in {r['wall_seconds']:6.1f} s · start→success median "
+            f"{r['run_seconds_median']:.2f} s · machine CPU {r['machine_cpu_seconds_per_run']:.2f} s per run · "
+            f"{r['competitions_per_5_minutes']} competitions per 5 minutes"
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     return report

@@ -15,8 +15,20 @@ TITANIC_ROWS = 15_739
 ON_BOARD_SHARE = 10
 
 _FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Eun-ji", "Farah", "Giulia", "Hiro", "Ines", "José", "Kwame"]
-_EXOTIC = ["🚀 Rocket Team", "فريق النجوم", "צוות הנתונים", "Data, Science & Co", 'The "Best" Team', "데이터팀",
-           "Ολυμπος", "NA", "null", "  spaced  ", "😀😀😀", "Straße"]
+_EXOTIC = [
+    "🚀 Rocket Team",
+    "فريق النجوم",
+    "צוות הנתונים",
+    "Data, Science & Co",
+    'The "Best" Team',
+    "데이터팀",
+    "Ολυμπος",
+    "NA",
+    "null",
+    "  spaced  ",
+    "😀😀😀",
+    "Straße",
+]
 
 
 def board_bytes(rows: int, seed: int = 7) -> bytes:

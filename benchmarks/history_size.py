@@ -14,7 +14,7 @@ import argparse
 import os
 import random
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +51,7 @@ def measure(database: DatabaseResource, rows: int, polls: int, improvements: int
         competition = registry.get_competition(conn, database.tables, "history-size").id
     rng = random.Random(seed)
     scores = [rng.random() for _ in range(rows)]
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
     with database.begin() as conn:
         standings.write_standings(conn, database.tables, competition, _board(scores), synced_at=start)
     first = _history_size(database)

@@ -19,7 +19,7 @@ Two lookups, one query per name either way:
 
 import io
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 
 import pandas as pd
@@ -66,8 +66,10 @@ def _lookup_query(tables: Tables, dialect: str, lookup: str, key: str):
     columns = (tables.user_id, tables.username, tables.kaggle_username)
     if lookup == "index":
         index = tables.user_match_keys
-        return select(*columns).join_from(index, tables.users, index.c.user_id == tables.user_id).where(
-            index.c.match_key == key
+        return (
+            select(*columns)
+            .join_from(index, tables.users, index.c.user_id == tables.user_id)
+            .where(index.c.match_key == key)
         )
     kaggle, username = tables.kaggle_username, tables.username
     return select(*columns).where(
@@ -96,7 +98,7 @@ def process(
     records = [row for _, row in frame.iterrows()]
     read_seconds = time.perf_counter() - started
     entries = tables.entries
-    synced_at = datetime.now(timezone.utc)
+    synced_at = datetime.now(UTC)
     best: dict[int, tuple[int, int]] = {}  # user id -> (rank, team id) credited by this sync
     queries = done = 0
     query = partial(_lookup_query, tables, engine.dialect.name, lookup)
@@ -126,7 +128,7 @@ def process(
                 "kaggle_team_name": record["TeamName"],
                 "submission_count": int(count) if count else None,
                 "submission_date": datetime.strptime(record["LastSubmissionDate"].strip(), DATE_FORMAT).replace(
-                    tzinfo=timezone.utc
+                    tzinfo=UTC
                 ),
                 "last_synced_at": synced_at,
             }

@@ -76,8 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
         (work / "dagster_home").mkdir()
         (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         os.environ.update(
-            KAGGLE_LB_DATABASE_URL=f"sqlite:///{work / 'site.sqlite3'}", KAGGLE_LB_HOME=str(work / "home"),
-            KAGGLE_LB_SOURCE=str(work / "exports"), DAGSTER_HOME=str(work / "dagster_home"),
+            KAGGLE_LB_DATABASE_URL=f"sqlite:///{work / 'site.sqlite3'}",
+            KAGGLE_LB_HOME=str(work / "home"),
+            KAGGLE_LB_SOURCE=str(work / "exports"),
+            DAGSTER_HOME=str(work / "dagster_home"),
         )
         _populate(os.environ["KAGGLE_LB_DATABASE_URL"], str(work / "home"), board, args.users)
         resources = resources_from_env(database_url=os.environ["KAGGLE_LB_DATABASE_URL"])
@@ -98,20 +100,37 @@ def main(argv: list[str] | None = None) -> dict:
         with DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions(competitions_partitions.name, [COMPETITION])
             measured["materialize() in process"] = _timed(
-                lambda: materialize(leaderboard_assets, partition_key=COMPETITION, instance=instance,
-                                    resources=resources), args.repeat)
+                lambda: materialize(
+                    leaderboard_assets, partition_key=COMPETITION, instance=instance, resources=resources
+                ),
+                args.repeat,
+            )
         with DagsterInstance.get() as instance:
             instance.add_dynamic_partitions(competitions_partitions.name, [COMPETITION])
             job = reconstructable(_job_from_env)
             measured["execute_job, persistent instance"] = _timed(
-                lambda: execute_job(job, instance=instance, tags={"dagster/partition": COMPETITION}).success
-                or sys.exit("run failed"), args.repeat)
-            command = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "kaggle_lb.definitions",
-                       "-j", "leaderboard_sync_job", "--tags", json.dumps({"dagster/partition": COMPETITION})]
+                lambda: (
+                    execute_job(job, instance=instance, tags={"dagster/partition": COMPETITION}).success
+                    or sys.exit("run failed")
+                ),
+                args.repeat,
+            )
+            command = [
+                str(Path(sys.executable).with_name("dagster")),
+                "job",
+                "execute",
+                "-m",
+                "kaggle_lb.definitions",
+                "-j",
+                "leaderboard_sync_job",
+                "--tags",
+                json.dumps({"dagster/partition": COMPETITION}),
+            ]
 
             def launched():
-                done = subprocess.run(command, capture_output=True, text=True, check=False,
-                                      cwd=Path(__file__).resolve().parents[1])
+                done = subprocess.run(
+                    command, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1]
+                )
                 if done.returncode != 0:
                     sys.exit(f"run failed:\n{done.stderr[-2000:]}")
 
@@ -119,8 +138,14 @@ def main(argv: list[str] | None = None) -> dict:
         database.dispose()
 
     per_run = measured["fresh process per run"]
-    report = {"rows": args.rows, "users": args.users, "repeat": args.repeat, "cores": os.cpu_count(), "runs": measured,
-              "dagster_overhead_seconds": per_run["wall_seconds"] - measured["plain functions"]["wall_seconds"]}
+    report = {
+        "rows": args.rows,
+        "users": args.users,
+        "repeat": args.repeat,
+        "cores": os.cpu_count(),
+        "runs": measured,
+        "dagster_overhead_seconds": per_run["wall_seconds"] - measured["plain functions"]["wall_seconds"],
+    }
     for name, m in measured.items():
         print(f"{name:32} wall {m['wall_seconds']:6.2f} s   cpu {m['cpu_seconds']:6.2f} s")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

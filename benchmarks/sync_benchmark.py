@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -59,8 +59,8 @@ def _measure(record: dict, name: str, reset_peak: bool = True):
 
 def _worker(spec: dict) -> dict:
     """Measure one combination; the database already holds the users and the competition."""
-    from pandera.config import config_context
     import pandas as pd
+    from pandera.config import config_context
     from sqlalchemy import delete, select
 
     # The code location, loaded as a run's worker loads it: the process holds what a run's holds.
@@ -103,7 +103,12 @@ def _worker(spec: dict) -> dict:
             with database.begin() as conn:
                 result, users = user_keys.match_board(conn, tables, board)
                 sync_counts = standings.write_standings(conn, tables, competition_id, result.entries)
-        counts = {"board_rows": len(board), "users_read": len(users), **sync_counts.as_dict(), "skipped": result.skipped}
+        counts = {
+            "board_rows": len(board),
+            "users_read": len(users),
+            **sync_counts.as_dict(),
+            "skipped": result.skipped,
+        }
         reset()
         with _measure(product, "parse"), config_context(validation_enabled=False):
             board = parse_leaderboard(content, COMPETITION)
@@ -187,17 +192,30 @@ def run_combination(kind: str, rows: int, user_count: int, args, workdir: Path) 
     board_path.write_bytes(board)
     with _database(kind, args.postgres_url, workdir) as url:
         keys_build = _populate(url, str(workdir / "home"), board, user_count)
-        spec = {"url": url, "home": str(workdir / "home"), "board": str(board_path), "repeat": args.repeat,
-                "baseline_budget": args.baseline_budget}
+        spec = {
+            "url": url,
+            "home": str(workdir / "home"),
+            "board": str(board_path),
+            "repeat": args.repeat,
+            "baseline_budget": args.baseline_budget,
+        }
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.sync_benchmark", "--worker", json.dumps(spec)],
-            capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],
         )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed for {kind}/{rows}/{user_count}:\n{done.stderr}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"database": kind, "board_rows": rows, "users": user_count, "keys_build_seconds": keys_build,
-            **_summarise(measured)}
+    return {
+        "database": kind,
+        "board_rows": rows,
+        "users": user_count,
+        "keys_build_seconds": keys_build,
+        **_summarise(measured),
+    }
 
 
 def _summarise(measured: dict) -> dict:
@@ -240,21 +258,43 @@ def print_table(results: list[dict], repeat: int) -> None:
         "the same index, or scanning the users table as the old schema must (* = extrapolated from the rows "
         "shown). Keys: the first build of the index, then the refresh every tick makes (once for all boards).",
     )
-    for column in ["db", "users", "board rows", "matched", *PHASES, "parse→commit", "per-row (index)", "speed-up",
-                   "per-row (scan)", "speed-up", "keys: build · refresh"]:
+    for column in [
+        "db",
+        "users",
+        "board rows",
+        "matched",
+        *PHASES,
+        "parse→commit",
+        "per-row (index)",
+        "speed-up",
+        "per-row (scan)",
+        "speed-up",
+        "keys: build · refresh",
+    ]:
         table.add_column(column, justify="left" if column == "db" else "right")
     for r in results:
         p, c = r["product"], r["counts"]
-        cell = lambda name: f"{p[name]['seconds']:.3f} s · {p[name]['peak_rss_mb']:.0f} MB"  # noqa: E731
 
-        def base(lookup: str) -> list[str]:
+        def cell(name: str, p=p) -> str:
+            return f"{p[name]['seconds']:.3f} s · {p[name]['peak_rss_mb']:.0f} MB"
+
+        def base(lookup: str, r=r) -> list[str]:
             b = r["per_row_baseline"][lookup]
             text = f"{b['seconds']:.2f} s" + (f" *{b['rows_processed']:,} rows" if b["extrapolated"] else "")
             return [text, f"{r['speedup'][lookup]:,.0f}×"]
 
         keys = f"{r['keys_build_seconds']:.2f} s · {p['keys_refresh']['seconds']:.2f} s"
-        table.add_row(r["database"], f"{r['users']:,}", f"{r['board_rows']:,}", f"{c['created']:,}",
-                      *(cell(name) for name in PHASES), cell("whole"), *base("index"), *base("scan"), keys)
+        table.add_row(
+            r["database"],
+            f"{r['users']:,}",
+            f"{r['board_rows']:,}",
+            f"{c['created']:,}",
+            *(cell(name) for name in PHASES),
+            cell("whole"),
+            *base("index"),
+            *base("scan"),
+            keys,
+        )
     Console(width=260).print(table)
 
 
@@ -265,10 +305,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", help=f"platform users, comma-separated (default {','.join(map(str, USER_COUNTS))})")
     parser.add_argument("--databases", default="sqlite,postgresql", help="sqlite,postgresql (default both)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per combination; the median is shown")
-    parser.add_argument("--baseline-budget", type=float, default=10.0,
-                        help="seconds each per-row baseline may run per combination before it is extrapolated")
-    parser.add_argument("--postgres-url", default=os.environ.get("KAGGLE_LB_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-                        help="a PostgreSQL database to create the benchmark databases from")
+    parser.add_argument(
+        "--baseline-budget",
+        type=float,
+        default=10.0,
+        help="seconds each per-row baseline may run per combination before it is extrapolated",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("KAGGLE_LB_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="a PostgreSQL database to create the benchmark databases from",
+    )
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/sync-<time>.json)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -294,7 +341,7 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"{kind}: {rows:,} rows against {user_count:,} users ...", file=sys.stderr, flush=True)
                     results.append(run_combination(kind, rows, user_count, args, Path(workdir)))
     report = {
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "repeat": args.repeat,
         "memory": "process resident-set high-water mark (VmHWM), reset per phase via /proc/self/clear_refs; "

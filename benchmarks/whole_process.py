@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,8 +54,10 @@ def _dagster_home(kind: str, postgres_url: str, workdir: Path):
         parsed = make_url(url)
         shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
         env |= {
-            "DAGSTER_PG_HOST": parsed.host or "127.0.0.1", "DAGSTER_PG_PORT": str(parsed.port or 5432),
-            "DAGSTER_PG_USER": parsed.username or "postgres", "DAGSTER_PG_PASSWORD": parsed.password or "",
+            "DAGSTER_PG_HOST": parsed.host or "127.0.0.1",
+            "DAGSTER_PG_PORT": str(parsed.port or 5432),
+            "DAGSTER_PG_USER": parsed.username or "postgres",
+            "DAGSTER_PG_PASSWORD": parsed.password or "",
             "DAGSTER_PG_DB": parsed.database,
         }
         yield env
@@ -91,11 +93,14 @@ def _where_the_seconds_go(env: dict, process_seconds: float) -> dict:
     os.environ.update(env)
     with DagsterInstance.get() as instance:
         sync_run, keys_run = (
-            instance.get_runs(filters=_filter(job), limit=1)[0] for job in ("leaderboard_sync_job", "user_match_keys_job")
+            instance.get_runs(filters=_filter(job), limit=1)[0]
+            for job in ("leaderboard_sync_job", "user_match_keys_job")
         )
         stats = {run.job_name: instance.get_run_stats(run.run_id) for run in (sync_run, keys_run)}
         steps = {}
-        for entry in instance.all_logs(sync_run.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}):
+        for entry in instance.all_logs(
+            sync_run.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
+        ):
             steps.setdefault(entry.step_key, []).append(entry.timestamp)
     runs = {job: stat.end_time - stat.start_time for job, stat in stats.items()}
     return {
@@ -122,16 +127,33 @@ def measure(site_kind: str, instance_kind: str, args, workdir: Path) -> dict:
     exports.mkdir()
     (exports / f"{SLUG}.csv").write_bytes(board)
     home = str(workdir / f"home-{site_kind}-{instance_kind}")
-    with _database(site_kind, args.postgres_url, workdir) as url, _dagster_home(
-        instance_kind, args.postgres_url, workdir
-    ) as dagster_env:
+    with (
+        _database(site_kind, args.postgres_url, workdir) as url,
+        _dagster_home(instance_kind, args.postgres_url, workdir) as dagster_env,
+    ):
         _populate(url, home, board, args.users, slug=SLUG)
-        env = {**os.environ, **dagster_env, "KAGGLE_LB_DATABASE_URL": url, "KAGGLE_LB_HOME": home,
-               "DAGSTER_DISABLE_TELEMETRY": "1"}
+        env = {
+            **os.environ,
+            **dagster_env,
+            "KAGGLE_LB_DATABASE_URL": url,
+            "KAGGLE_LB_HOME": home,
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+        }
         env.pop("KAGGLE_LB_SITE_SCHEMA", None)
         cli = [str(Path(sys.executable).parent / "kaggle-lb"), "sync", SLUG, "--source", str(exports)]
-        per_row = [sys.executable, "-m", "benchmarks.per_row", "--database-url", url, "--home", home,
-                   "--slug", SLUG, "--board", str(exports / f"{SLUG}.csv")]
+        per_row = [
+            sys.executable,
+            "-m",
+            "benchmarks.per_row",
+            "--database-url",
+            url,
+            "--home",
+            home,
+            "--slug",
+            SLUG,
+            "--board",
+            str(exports / f"{SLUG}.csv"),
+        ]
         product, baseline, breakdown = {"first": [], "again": []}, {"first": [], "again": []}, None
         for _ in range(args.repeat):
             _reset(url, home)
@@ -141,11 +163,17 @@ def measure(site_kind: str, instance_kind: str, args, workdir: Path) -> dict:
             _reset(url, home)
             baseline["first"].append(_timed(per_row, env))
             baseline["again"].append(_timed(per_row, env))
-    median = {design: {k: statistics.median(v) for k, v in runs.items()} for design, runs in
-              (("kaggle_lb", product), ("per_row", baseline))}
+    median = {
+        design: {k: statistics.median(v) for k, v in runs.items()}
+        for design, runs in (("kaggle_lb", product), ("per_row", baseline))
+    }
     return {
-        "site_database": site_kind, "instance_storage": instance_kind, "rows": args.rows, "users": args.users,
-        "runs": {"kaggle_lb": product, "per_row": baseline}, "median": median,
+        "site_database": site_kind,
+        "instance_storage": instance_kind,
+        "rows": args.rows,
+        "users": args.users,
+        "runs": {"kaggle_lb": product, "per_row": baseline},
+        "median": median,
         "ratio": {k: median["per_row"][k] / median["kaggle_lb"][k] for k in ("first", "again")},
         "breakdown_of_a_first_sync": breakdown,
     }
@@ -156,14 +184,31 @@ def print_results(results: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="One competition's whole sync, as a process (median)")
-    for column in ("site db", "instance", "rows · users", "kaggle-lb first", "per-row first", "×",
-                   "kaggle-lb again", "per-row again", "×"):
+    for column in (
+        "site db",
+        "instance",
+        "rows · users",
+        "kaggle-lb first",
+        "per-row first",
+        "×",
+        "kaggle-lb again",
+        "per-row again",
+        "×",
+    ):
         table.add_column(column, justify="left" if column in ("site db", "instance") else "right")
     for r in results:
         m = r["median"]
-        table.add_row(r["site_database"], r["instance_storage"], f"{r['rows']:,} · {r['users']:,}",
-                      f"{m['kaggle_lb']['first']:.2f} s", f"{m['per_row']['first']:.2f} s", f"{r['ratio']['first']:.1f}×",
-                      f"{m['kaggle_lb']['again']:.2f} s", f"{m['per_row']['again']:.2f} s", f"{r['ratio']['again']:.1f}×")
+        table.add_row(
+            r["site_database"],
+            r["instance_storage"],
+            f"{r['rows']:,} · {r['users']:,}",
+            f"{m['kaggle_lb']['first']:.2f} s",
+            f"{m['per_row']['first']:.2f} s",
+            f"{r['ratio']['first']:.1f}×",
+            f"{m['kaggle_lb']['again']:.2f} s",
+            f"{m['per_row']['again']:.2f} s",
+            f"{r['ratio']['again']:.1f}×",
+        )
     console = Console(width=160)
     console.print(table)
     for r in results:
@@ -181,8 +226,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sites", default="sqlite,postgresql")
     parser.add_argument("--instances", default="sqlite,postgresql")
-    parser.add_argument("--postgres-url", default=os.environ.get("KAGGLE_LB_TEST_POSTGRES_URL",
-                                                              "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("KAGGLE_LB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     results = []
@@ -193,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
                 work.mkdir()
                 results.append(measure(site_kind, instance_kind, args, work))
     print_results(results)
-    output = args.output or RESULTS_DIR / f"whole-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+    output = args.output or RESULTS_DIR / f"whole-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2))
     print(f"results: {output}")

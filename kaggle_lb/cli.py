@@ -8,6 +8,7 @@ load in `sync`, `checks` and `demo`, which run the assets) and `--help` without 
 import os
 import sys
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -18,8 +19,7 @@ database_url_option = click.option(
     "--database-url",
     default=None,
     metavar="URL",
-    help="SQLAlchemy URL of the site's database (default: $KAGGLE_LB_DATABASE_URL, else SQLite "
-    "under $KAGGLE_LB_HOME).",
+    help="SQLAlchemy URL of the site's database (default: $KAGGLE_LB_DATABASE_URL, else SQLite under $KAGGLE_LB_HOME).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
@@ -176,15 +176,21 @@ def _competition_setter(name: str, done: str, help_text: str, change):
 
 
 _competition_setter(
-    "activate", "activated", "Sync SLUG on the schedule again.",
+    "activate",
+    "activated",
+    "Sync SLUG on the schedule again.",
     lambda registry, conn, tables, slug: registry.set_competition_active(conn, tables, slug, True),
 )
 _competition_setter(
-    "deactivate", "deactivated", "Stop syncing SLUG on the schedule (its standings stay).",
+    "deactivate",
+    "deactivated",
+    "Stop syncing SLUG on the schedule (its standings stay).",
     lambda registry, conn, tables, slug: registry.set_competition_active(conn, tables, slug, False),
 )
 _competition_setter(
-    "remove", "removed", "Unregister SLUG and delete its standings.",
+    "remove",
+    "removed",
+    "Unregister SLUG and delete its standings.",
     lambda registry, conn, tables, slug: registry.remove_competition(conn, tables, slug),
 )
 
@@ -301,6 +307,7 @@ def sync(slugs: tuple[str, ...], source: str | None, as_json: bool, database_url
     outcomes = []
     # The phases: the users' keys, then each competition.
     with out.progress("starting", total=len(chosen) + 1) as update:
+
         def starting(phase: str) -> None:
             update(description=f"syncing {phase}", advance=0 if phase == USER_KEYS_PHASE else 1)
 
@@ -333,15 +340,28 @@ def _print_standings(slug: str, rows: list[dict]) -> None:
     boards = {row["board"] for row in rows}
     title = f"{slug} (private board)" if boards == {"private"} else slug
     table = out.table(
-        ("rank", out.NUMBER), ("move", out.SHORT), ("username", out.KEY), ("score", out.NUMBER), ("team", out.TEXT),
-        ("entries", out.NUMBER), ("last submission", out.TEXT), title=title,
+        ("rank", out.NUMBER),
+        ("move", out.SHORT),
+        ("username", out.KEY),
+        ("score", out.NUMBER),
+        ("team", out.TEXT),
+        ("entries", out.NUMBER),
+        ("last submission", out.TEXT),
+        title=title,
     )
     for row in rows:
-        out.add_row(table, (
-            row["rank"], out.movement(row["rank_change"]), row["username"], out.score_text(row["score"]),
-            row["kaggle_team_name"], row["submission_count"],
-            row["submission_date"].strftime("%Y-%m-%d %H:%M") if row["submission_date"] else None,
-        ))
+        out.add_row(
+            table,
+            (
+                row["rank"],
+                out.movement(row["rank_change"]),
+                row["username"],
+                out.score_text(row["score"]),
+                row["kaggle_team_name"],
+                row["submission_count"],
+                row["submission_date"].strftime("%Y-%m-%d %H:%M") if row["submission_date"] else None,
+            ),
+        )
     out.print_table(table)
 
 
@@ -364,10 +384,21 @@ def standings_command(slug: str, as_json: bool, database_url: str | None) -> Non
 @main.command("history")
 @click.argument("slug")
 @click.argument("username", required=False)
-@click.option("--top", default=10, show_default=True, metavar="N", type=click.IntRange(min=1),
-              help="Without USERNAME: the users now ranked in the top N.")
-@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE.png|.svg",
-              help="Also draw their rank over time into FILE (PNG or SVG).")
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Without USERNAME: the users now ranked in the top N.",
+)
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE.png|.svg",
+    help="Also draw their rank over time into FILE (PNG or SVG).",
+)
 @json_option
 @database_url_option
 def history_command(
@@ -396,15 +427,26 @@ def history_command(
         out.print_json(rows)
     else:
         table = out.table(
-            ("time (UTC)", out.SHORT), ("username", out.KEY), ("change", out.SHORT), ("rank", out.SHORT),
-            ("score", out.TEXT), ("board", out.SHORT), title=f"{slug}: {username or f'top {top}'}",
+            ("time (UTC)", out.SHORT),
+            ("username", out.KEY),
+            ("change", out.SHORT),
+            ("rank", out.SHORT),
+            ("score", out.TEXT),
+            ("board", out.SHORT),
+            title=f"{slug}: {username or f'top {top}'}",
         )
         for row in rows:
-            out.add_row(table, (
-                row["changed_at"].strftime("%Y-%m-%d %H:%M"), row["username"], row["change"],
-                out.change_text(row["old_rank"], row["new_rank"], str),
-                out.change_text(row["old_score"], row["new_score"], out.score_text), row["board"],
-            ))
+            out.add_row(
+                table,
+                (
+                    row["changed_at"].strftime("%Y-%m-%d %H:%M"),
+                    row["username"],
+                    row["change"],
+                    out.change_text(row["old_rank"], row["new_rank"], str),
+                    out.change_text(row["old_score"], row["new_score"], out.score_text),
+                    row["board"],
+                ),
+            )
         out.print_table(table)
     if chart is not None:
         out.say("chart: ", out.plain(chart))
@@ -437,11 +479,25 @@ def missing_command(slug: str, as_json: bool, database_url: str | None) -> None:
         _fail(str(error))
     found = missing_users(row_keys(board.reset_index(drop=True))[1], users)
     if as_json:
-        out.print_json([{"username": m.username, "kaggle_username": m.kaggle_username, "closest": m.closest,
-                         "distance": m.distance} for m in found])
+        out.print_json(
+            [
+                {
+                    "username": m.username,
+                    "kaggle_username": m.kaggle_username,
+                    "closest": m.closest,
+                    "distance": m.distance,
+                }
+                for m in found
+            ]
+        )
         return
-    table = out.table(("username", out.KEY), ("kaggle username", out.KEY), ("closest on the board", out.KEY),
-                      ("edits", out.NUMBER), title=f"{slug}: {len(found)} user(s) not on the board")
+    table = out.table(
+        ("username", out.KEY),
+        ("kaggle username", out.KEY),
+        ("closest on the board", out.KEY),
+        ("edits", out.NUMBER),
+        title=f"{slug}: {len(found)} user(s) not on the board",
+    )
     for m in found:
         out.add_row(table, (m.username, m.kaggle_username, m.closest, m.distance))
     out.print_table(table)
@@ -454,7 +510,7 @@ def missing_command(slug: str, as_json: bool, database_url: str | None) -> None:
 def checks_command(slug: str | None, as_json: bool, database_url: str | None) -> None:
     """Latest check results and freshness per competition; exit 1 on a failing ERROR check or staleness."""
     from dataclasses import asdict
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from kaggle_lb import cli_output as out
     from kaggle_lb.assets import leaderboard_check_keys
@@ -467,7 +523,7 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
     if not os.environ.get("DAGSTER_HOME"):
         _fail("`checks` reads the Dagster instance: set DAGSTER_HOME to the one the daemon uses")
     window = quality_from_env().freshness_minutes
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with _database(database_url) as database, database.begin() as conn:
         competitions = registry.list_competitions(conn, database.tables)
         if slug is not None:
@@ -489,13 +545,24 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
         out.print_json([asdict(status) for status in statuses])
     else:
         table = out.table(
-            ("competition", out.KEY), ("check", out.KEY), ("state", out.SHORT), ("priority", out.SHORT),
+            ("competition", out.KEY),
+            ("check", out.KEY),
+            ("state", out.SHORT),
+            ("priority", out.SHORT),
             ("detail", out.TEXT),
         )
         for s in statuses:
             colour = {FAILING: "red", PASSING: "green"}.get(s.state, "yellow")
-            out.add_row(table, (s.competition, s.name, out.plain(s.state, style=colour), s.priority,
-                                out.plain(s.description, multiline=True)))
+            out.add_row(
+                table,
+                (
+                    s.competition,
+                    s.name,
+                    out.plain(s.state, style=colour),
+                    s.priority,
+                    out.plain(s.description, multiline=True),
+                ),
+            )
         out.print_table(table)
     if any(s.state == FAILING and s.priority == HIGH for s in statuses):
         sys.exit(1)
@@ -533,8 +600,11 @@ def demo(home: Path | None) -> None:
     demo_files = package_files.files("kaggle_lb") / "demo"
     with _database(database_url) as database:
         database.initialise()
-    with _database(database_url) as database, database.begin() as conn, \
-            package_files.as_file(demo_files / "users.csv") as users_file:
+    with (
+        _database(database_url) as database,
+        database.begin() as conn,
+        package_files.as_file(demo_files / "users.csv") as users_file,
+    ):
         for slug, title in DEMO_COMPETITIONS.items():
             registry.add_competition(conn, database.tables, slug, title)
         registry.import_users(conn, database.tables, read_users_file(users_file))

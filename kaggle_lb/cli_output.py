@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -120,7 +121,7 @@ def movement(rank_change: int | None) -> str:
     return f"▲{rank_change}" if rank_change > 0 else f"▼{-rank_change}"
 
 
-def change_text(old, new, shown: Callable[[object], str]) -> str:
+def change_text(old, new, shown: Callable[[Any], str]) -> str:
     """`old → new` of one history row, either side missing when the user entered or left."""
     return " → ".join(shown(value) for value in (old, new) if value is not None)
 

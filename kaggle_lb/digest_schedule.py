@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from kaggle_lb.assets.digest import standings_digest
-from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.storage import registry
 
@@ -37,9 +37,7 @@ def standings_digest_schedule(context: ScheduleEvaluationContext, database: Data
     """A digest run per active competition that has a partition."""
     with database.begin() as conn:
         active = registry.list_competitions(conn, database.tables, active_only=True)
-    known = set(context.instance.get_dynamic_partitions(competitions_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(COMPETITIONS))
     tick = context.scheduled_execution_time.isoformat()
-    requests = [
-        RunRequest(partition_key=c.slug, run_key=f"digest:{c.slug}@{tick}") for c in active if c.slug in known
-    ]
+    requests = [RunRequest(partition_key=c.slug, run_key=f"digest:{c.slug}@{tick}") for c in active if c.slug in known]
     return requests or SkipReason("no active competition has a partition yet")

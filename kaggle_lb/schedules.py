@@ -11,7 +11,7 @@ from dagster import (
 
 from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
 from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
-from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.storage import registry
 
@@ -27,7 +27,7 @@ def leaderboard_sync_schedule(context: ScheduleEvaluationContext, database: Data
     with database.begin() as conn:
         active = registry.list_competitions(conn, database.tables, active_only=True)
     # A request for a partition the sensor has not created yet would fail the whole tick.
-    known = set(context.instance.get_dynamic_partitions(competitions_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(COMPETITIONS))
     tick = context.scheduled_execution_time.isoformat()
     requests = [
         RunRequest(

@@ -1,7 +1,7 @@
 """Sensors: the competitions' partitions, and data-quality alerts."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import (
     DefaultSensorStatus,
@@ -14,7 +14,7 @@ from dagster import (
 
 from kaggle_lb.assets import freshness_check, leaderboard_check_keys
 from kaggle_lb.jobs import leaderboard_sync_job
-from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.partitions import COMPETITIONS, competitions_partitions
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import FAILING, PASSING, changes, private_board_notices
 from kaggle_lb.resources.alerts import AlertsResource
@@ -22,7 +22,6 @@ from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry, standings
 from kaggle_lb.storage.schema import PRIVATE
-
 
 FRESHNESS_CHECK_KEY = freshness_check.check_key
 
@@ -41,7 +40,7 @@ def competition_partitions_sensor(context: SensorEvaluationContext, database: Da
         context.log.warning(problem)
     competitions = found.competitions
     registered = {c.slug for c in competitions}
-    existing = set(context.instance.get_dynamic_partitions(competitions_partitions.name))
+    existing = set(context.instance.get_dynamic_partitions(COMPETITIONS))
     added = sorted(registered - existing)
     removed = sorted(existing - registered)
     if not added and not removed:
@@ -74,11 +73,11 @@ def quality_alert_sensor(
     alerted: dict[str, str] = cursor.get("alerted", {})
     watched: dict[str, str] = cursor.get("watched", {})
     announced: set[str] = set(cursor.get("private_boards", []))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with database.begin() as conn:
         competitions = registry.list_competitions(conn, database.tables)
         synced = {c.slug: standings.last_sync(conn, database.tables, c.id) for c in competitions}
-    partitions = set(context.instance.get_dynamic_partitions(competitions_partitions.name))
+    partitions = set(context.instance.get_dynamic_partitions(COMPETITIONS))
 
     statuses, stale = [], []
     for competition in (c for c in competitions if c.slug in partitions):
@@ -92,14 +91,16 @@ def quality_alert_sensor(
             )
             statuses.append(freshness)
             if freshness.state == FAILING:
-                stale.append(RunRequest(
-                    partition_key=competition.slug,
-                    # The sync job's freshness check alone, on the stale competition's partition.
-                    asset_selection=[],
-                    asset_check_keys=[FRESHNESS_CHECK_KEY],
-                    # One run per stale spell: the key names the sync it has been waiting since.
-                    run_key=f"{competition.slug}@stale-since-{last.synced_at.isoformat() if last else 'never'}",
-                ))
+                stale.append(
+                    RunRequest(
+                        partition_key=competition.slug,
+                        # The sync job's freshness check alone, on the stale competition's partition.
+                        asset_selection=[],
+                        asset_check_keys=[FRESHNESS_CHECK_KEY],
+                        # One run per stale spell: the key names the sync it has been waiting since.
+                        run_key=f"{competition.slug}@stale-since-{last.synced_at.isoformat() if last else 'never'}",
+                    )
+                )
 
     sent = 0
     for alert in changes(alerted, statuses):

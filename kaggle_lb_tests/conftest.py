@@ -77,5 +77,6 @@ def pytest_sessionstart(session):
     if missing:
         pytest.exit(
             f"the end-to-end test (run when {POSTGRES_URL_VAR} is set) needs Debian's Chromium: "
-            f"apt-get install chromium chromium-driver ({', '.join(missing)} not found)", 3
+            f"apt-get install chromium chromium-driver ({', '.join(missing)} not found)",
+            3,
         )

@@ -13,11 +13,12 @@ import sys
 import threading
 import zipfile
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional, Union
+from typing import Any
 from urllib.parse import urlsplit
 
 DOWNLOAD_LEADERBOARD_PATH = "/api/v1/competitions.CompetitionApiService/DownloadLeaderboard"
@@ -46,7 +47,7 @@ def leaderboard_zip(csv_bytes: bytes, member_name: str) -> bytes:
     return buffer.getvalue()
 
 
-def credential_echo(authorization: Optional[str]) -> str:
+def credential_echo(authorization: str | None) -> str:
     """What a careless server quotes of a request's credentials: the Authorization header, the
     credential in it (a token, or user:key decoded from Basic), the key alone, and each in base64."""
     if not authorization:
@@ -65,7 +66,7 @@ class RecordedRequest:
     method: str
     path: str
     body: Any  # parsed JSON, or None when the body was not JSON
-    auth: Optional[str]  # "basic", "bearer", "other" or None; the credential itself is never kept
+    auth: str | None  # "basic", "bearer", "other" or None; the credential itself is never kept
 
     @property
     def authorized(self) -> bool:
@@ -73,15 +74,15 @@ class RecordedRequest:
 
 
 # A body given as a function is made from the request's Authorization header (see credential_echo).
-Body = Union[bytes, Callable[[Optional[str]], bytes]]
+Body = bytes | Callable[[str | None], bytes]
 
 
 @dataclass(frozen=True)
 class _Scripted:
     status: int
-    body: Optional[Body]
+    body: Body | None
     headers: dict[str, str]
-    fault: Optional[str] = None
+    fault: str | None = None
 
 
 class FakeKaggleServer(ThreadingHTTPServer):
@@ -91,9 +92,9 @@ class FakeKaggleServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[RecordedRequest] = []
         self._boards: dict[str, bytes] = {}
-        self._views: dict[str, tuple[list[dict], Optional[list[dict]]]] = {}
+        self._views: dict[str, tuple[list[dict], list[dict] | None]] = {}
         self._scripted: dict[tuple[str, str], deque[_Scripted]] = defaultdict(deque)
-        self._accepted_authorization: Optional[str] = None
+        self._accepted_authorization: str | None = None
         self._stall_token_checks = False
         self._lock = threading.Lock()
         self._release_stalls = threading.Event()
@@ -108,7 +109,7 @@ class FakeKaggleServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def set_board(self, slug: str, csv_bytes: bytes, member_name: Optional[str] = None) -> bytes:
+    def set_board(self, slug: str, csv_bytes: bytes, member_name: str | None = None) -> bytes:
         """Serve `slug`'s leaderboard as a ZIP holding csv_bytes; returns the ZIP bytes."""
         member_name = member_name or f"{slug}-publicleaderboard-{DEFAULT_EXPORT_TIME}.csv"
         return self.set_board_zip(slug, leaderboard_zip(csv_bytes, member_name))
@@ -119,7 +120,7 @@ class FakeKaggleServer(ThreadingHTTPServer):
             self._boards[slug] = zip_bytes
         return zip_bytes
 
-    def set_view(self, slug: str, public: list[dict], private: Optional[list[dict]] = None) -> None:
+    def set_view(self, slug: str, public: list[dict], private: list[dict] | None = None) -> None:
         """Serve `slug`'s leaderboard view: rows as Kaggle's JSON has them ({"teamId", "teamName",
         "submissionDate", "score"}), in board order; the private rows when given, unless the
         request asks for overridePublic. A slug with a board but no view has an empty view."""
@@ -130,9 +131,9 @@ class FakeKaggleServer(ThreadingHTTPServer):
         self,
         slug: str,
         status: int,
-        body: Optional[Body] = None,
-        headers: Optional[dict[str, str]] = None,
-        fault: Optional[str] = None,
+        body: Body | None = None,
+        headers: dict[str, str] | None = None,
+        fault: str | None = None,
         path: str = DOWNLOAD_LEADERBOARD_PATH,
     ) -> None:
         """Answer the next request to `path` (the download unless told) for `slug` with this,
@@ -150,7 +151,7 @@ class FakeKaggleServer(ThreadingHTTPServer):
         self.queue_response(slug, 200, body, _zip_headers(slug), fault=fault)
 
     def accept_credentials(
-        self, *, username: Optional[str] = None, key: Optional[str] = None, token: Optional[str] = None
+        self, *, username: str | None = None, key: str | None = None, token: str | None = None
     ) -> None:
         """From now on answer 401 unless the request carries exactly these credentials
         (by default any request is served, whatever its Authorization header)."""
@@ -177,13 +178,13 @@ class FakeKaggleServer(ThreadingHTTPServer):
         self.server_close()
         self._thread.join()
 
-    def __enter__(self) -> "FakeKaggleServer":
+    def __enter__(self) -> FakeKaggleServer:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _answer(self, path: str, body: Any, authorization: Optional[str]) -> _Scripted:
+    def _answer(self, path: str, body: Any, authorization: str | None) -> _Scripted:
         with self._lock:
             if path == INTROSPECT_TOKEN_PATH and self._stall_token_checks:
                 return _Scripted(200, b"", {}, STALL_BEFORE_HEADERS)
@@ -238,7 +239,7 @@ def _zip_headers(slug: str) -> dict[str, str]:
     }
 
 
-def _auth_kind(authorization: Optional[str]) -> Optional[str]:
+def _auth_kind(authorization: str | None) -> str | None:
     if authorization is None:
         return None
     scheme = authorization.split(" ", 1)[0].lower()

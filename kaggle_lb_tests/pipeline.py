@@ -56,8 +56,13 @@ class Sync:
     """Materializes partitions the way the job does, with a chosen source."""
 
     def __init__(
-        self, instance: DagsterInstance, database: DatabaseResource, source: LeaderboardSource, tmp_path,
-        quality: QualitySettingsResource | None = None, digest: DigestResource | None = None,
+        self,
+        instance: DagsterInstance,
+        database: DatabaseResource,
+        source: LeaderboardSource,
+        tmp_path,
+        quality: QualitySettingsResource | None = None,
+        digest: DigestResource | None = None,
     ):
         self.instance, self.database, self.source = instance, database, source
         self.io_manager = CsvFileIOManager(base_dir=str(tmp_path / "raw"))

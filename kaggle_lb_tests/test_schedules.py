@@ -1,6 +1,6 @@
 """The 5-minute schedule: one run request per active competition that has a partition."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import RunRequest, SkipReason, build_schedule_context, instance_for_test
 
@@ -9,7 +9,7 @@ from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.schedules import leaderboard_sync_schedule
 from kaggle_lb.storage import registry
 
-TICK = datetime(2026, 11, 28, 10, 5, tzinfo=timezone.utc)
+TICK = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
 
 
 def evaluate(instance, database):

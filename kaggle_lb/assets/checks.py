@@ -3,7 +3,7 @@ alert sensor can record it for a competition whose syncs stopped. (The board's c
 evaluated by the assets themselves, on what each has in hand: see assets/leaderboard.py.)"""
 
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -20,7 +20,6 @@ from kaggle_lb.quality.freshness import judge_freshness
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry, standings
-
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", PreviewWarning)  # partitioned checks, see check_results.specs
@@ -43,5 +42,5 @@ with warnings.catch_warnings():
         if competition is None:
             outcome = CheckOutcome(True, "the competition is no longer registered")
         else:
-            outcome = judge_freshness(last.synced_at if last else None, quality.freshness_minutes, datetime.now(timezone.utc))
+            outcome = judge_freshness(last.synced_at if last else None, quality.freshness_minutes, datetime.now(UTC))
         return check_result(MATCHED, "freshness_check", slug, outcome, AssetCheckSeverity.ERROR)

@@ -1,6 +1,6 @@
 """standings_digest: the community's news of one competition, posted once a period."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
@@ -18,7 +18,7 @@ COMMUNITY = "community"
 
 def period_of(moment: datetime) -> str:
     """The digest's period: the UTC day."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 @asset(partitions_def=competitions_partitions, group_name=COMMUNITY, deps=[MATCHED_ENTRIES], kinds={"apprise"})
@@ -29,7 +29,7 @@ def standings_digest(
     board, as Markdown to KAGGLE_LB_DIGEST_URLS: at most once a day (kaggle_lb_digests), and
     nothing when nothing changed."""
     slug, tables = context.partition_key, database.tables
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     period = period_of(now)
     with database.begin() as conn:
         competition = registry.get_competition(conn, tables, slug)
@@ -40,12 +40,18 @@ def standings_digest(
             return MaterializeResult(metadata={"competition": slug, "sent": False, "why": f"already sent for {period}"})
         changes = read_history(conn, tables, competition.id, after_id=state.last_history_id)
         news = build_digest(
-            competition.title or slug, period, read_standings(conn, tables, competition.id), changes, digest.top,
+            competition.title or slug,
+            period,
+            read_standings(conn, tables, competition.id),
+            changes,
+            digest.top,
             state.previous_board,
         )
         if news is None:
             return MaterializeResult(metadata={"competition": slug, "sent": False, "why": "nothing changed"})
-        digests.store_state(conn, tables, competition.id, digests.DigestState(period, max(row["id"] for row in changes), now, None))
+        digests.store_state(
+            conn, tables, competition.id, digests.DigestState(period, max(row["id"] for row in changes), now, None)
+        )
     if not digest.send(news):
         with database.begin() as conn:
             digests.store_state(conn, tables, competition.id, state)
@@ -55,6 +61,11 @@ def standings_digest(
             metadata={"competition": slug},
         )
     return MaterializeResult(
-        metadata={"competition": slug, "sent": True, "period": period, "changes": len(changes),
-                  "digest": MetadataValue.md(news.body)}
+        metadata={
+            "competition": slug,
+            "sent": True,
+            "period": period,
+            "changes": len(changes),
+            "digest": MetadataValue.md(news.body),
+        }
     )

@@ -24,7 +24,6 @@ from dagster import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from kaggle_lb.errors import KaggleLbError
 from kaggle_lb.assets.check_results import (
     MATCHED_CHECK_SPECS,
     RAW_CHECK_SPECS,
@@ -32,18 +31,19 @@ from kaggle_lb.assets.check_results import (
     check_result,
     not_checked,
 )
-from kaggle_lb.quality.markdown import markdown_table
 from kaggle_lb.assets.users import USER_MATCH_KEYS
+from kaggle_lb.errors import KaggleLbError
 from kaggle_lb.leaderboard import missing, private_board
 from kaggle_lb.leaderboard.matching import row_keys, with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.quality import board_checks
+from kaggle_lb.quality.markdown import markdown_table
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource, describe_database_error, lock_timed_out
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.resources.quality import QualitySettingsResource
-from kaggle_lb.quality import board_checks
 from kaggle_lb.storage import registry, standings, user_keys
 from kaggle_lb.storage.schema import PRIVATE, PUBLIC
 
@@ -55,6 +55,7 @@ MATCHED_ENTRIES = AssetKey("matched_entries")
 RAW_LEADERBOARD = AssetKey("raw_leaderboard_csv")
 VALIDATED_LEADERBOARD = AssetKey("validated_leaderboard")
 ERROR = AssetCheckSeverity.ERROR
+
 
 def _failure(error: KaggleLbError) -> Failure:
     """A Dagster failure whose description and metadata name the competition and the cause."""
@@ -76,7 +77,9 @@ def _missing_users(database: DatabaseResource, board: pd.DataFrame) -> dict:
     with database.begin() as conn:
         users = registry.kaggle_usernames(conn, database.tables, limit=MISSING_USERS_LIMIT + 1)
     if len(users) > MISSING_USERS_LIMIT:
-        return {"missing_users": f"more than {MISSING_USERS_LIMIT} users have a Kaggle username: see `kaggle-lb missing`"}
+        return {
+            "missing_users": f"more than {MISSING_USERS_LIMIT} users have a Kaggle username: see `kaggle-lb missing`"
+        }
     found = missing.missing_users(row_keys(board.reset_index(drop=True))[1], users)
     table = pd.DataFrame(
         [(m.username, m.kaggle_username, m.closest, m.distance) for m in found[:50]],
@@ -198,11 +201,18 @@ def validated_leaderboard(
             "benchmark_rows": int((board["rank"] == 0).sum()),
             "best_score": float(board["score"].iloc[0]) if len(board) else None,
             **(
-                {"missing_from_download": MetadataValue.md(markdown_table(pd.DataFrame(
-                    [(row.team_id, row.team_name, row.score) for row in absent[:50]],
-                    columns=["TeamId", "TeamName", "Score"],
-                )))}
-                if absent else {}
+                {
+                    "missing_from_download": MetadataValue.md(
+                        markdown_table(
+                            pd.DataFrame(
+                                [(row.team_id, row.team_name, row.score) for row in absent[:50]],
+                                columns=["TeamId", "TeamName", "Score"],
+                            )
+                        )
+                    )
+                }
+                if absent
+                else {}
             ),
         },
     )
@@ -247,7 +257,9 @@ def matched_entries(
         with database.begin() as conn:
             previous = standings.last_sync(conn, tables, competition.id)
             result, users = user_keys.match_board(conn, tables, board)
-            entries = with_unmatched_teams(board, result.entries) if tables.schema.entries.unmatched_teams else result.entries
+            entries = (
+                with_unmatched_teams(board, result.entries) if tables.schema.entries.unmatched_teams else result.entries
+            )
             counts = standings.write_standings(conn, tables, competition.id, entries, board=which)
             stored = standings.load_entries(conn, tables, competition.id)
             standings.record_sync(
@@ -280,11 +292,9 @@ def matched_entries(
     switched = which == PRIVATE and (previous is None or previous.board != PRIVATE)
     if switched:
         context.log.info(f"competition '{slug}': final standings: private board (ranks and scores from it from now on)")
-    preview = (
-        result.entries.head(10)
-        .merge(users[["user_id", "username"]], on="user_id")
-        [["rank", "username", "score", "kaggle_team_name"]]
-    )
+    preview = result.entries.head(10).merge(users[["user_id", "username"]], on="user_id")[
+        ["rank", "username", "score", "kaggle_team_name"]
+    ]
     match_rate = board_checks.match_rate(
         len(result.entries), previous.matched if previous else None, quality.max_match_drop_fraction
     )

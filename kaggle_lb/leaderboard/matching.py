@@ -77,8 +77,7 @@ def user_keys(users: pd.DataFrame) -> np.ndarray:
     # Plain Python: pandas' string methods cost more than the work on a board's few thousand users.
     return np.array(
         [
-            (fold(kaggle) if isinstance(kaggle, str) else "")
-            or (fold(username) if isinstance(username, str) else None)
+            (fold(kaggle) if isinstance(kaggle, str) else "") or (fold(username) if isinstance(username, str) else None)
             for username, kaggle in zip(users["username"].tolist(), users["kaggle_username"].tolist())
         ],
         dtype=object,

@@ -220,7 +220,10 @@ def read_clean_export(content: bytes) -> pd.DataFrame | None:
     }
     if any(values is None for values in typed.values()):
         return None
-    if len(columns) and arrow_compute.max(arrow_compute.utf8_length(columns["team_name"])).as_py() > MAX_TEAM_NAME_CHARS:
+    if (
+        len(columns)
+        and arrow_compute.max(arrow_compute.utf8_length(columns["team_name"])).as_py() > MAX_TEAM_NAME_CHARS
+    ):
         return None
     typed["score"] = scores = _export_scores(columns["score"])
     typed["submission_date"] = dates = _export_dates(columns["submission_date"])
@@ -277,9 +280,7 @@ def _read_csv(text: str, competition: str) -> pd.DataFrame:
             # (shifting every value); pandas only warns that it drops the extra fields, so fail.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             # All columns as text and no NA detection: team names such as "NA" or "null" are names.
-            frame = pd.read_csv(
-                io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, index_col=False
-            )
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, index_col=False)
     except pd.errors.EmptyDataError as exc:
         cause = "leaderboard CSV is empty (no header row)"
         raise LeaderboardFormatError(competition, cause) from exc
@@ -397,9 +398,7 @@ def _validate(
         if conversion_failures.empty:
             return validated
         schema_failures = conversion_failures.iloc[:0]
-    failures = pd.concat(
-        [part for part in (conversion_failures, schema_failures) if len(part)], ignore_index=True
-    )
+    failures = pd.concat([part for part in (conversion_failures, schema_failures) if len(part)], ignore_index=True)
     raise LeaderboardValidationError(competition, _describe_failures(failures, board))
 
 

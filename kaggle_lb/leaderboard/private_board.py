@@ -73,8 +73,9 @@ def private_standings(public: pd.DataFrame, view: list[ViewRow], competition: st
     missing = [row for row, found in zip(view, known) if not found]
     board = (
         joined[known]
-        .assign(rank=lambda frame: frame["view_rank"], score=lambda frame: frame["view_score"])
-        [list(LeaderboardModel.to_schema().columns)]
+        .assign(rank=lambda frame: frame["view_rank"], score=lambda frame: frame["view_score"])[
+            list(LeaderboardModel.to_schema().columns)
+        ]
         .reset_index(drop=True)
     )
     return PrivateBoard(LeaderboardModel.validate(board), missing)

@@ -63,7 +63,9 @@ def unique_team_ids(board: pd.DataFrame) -> CheckOutcome:
     duplicated = frame[frame["team_id"].duplicated(keep=False)].sort_values(["team_id", "row"])
     if len(duplicated):
         count = duplicated["team_id"].nunique()
-        return CheckOutcome(False, f"{count} TeamId value(s) appear on more than one row", {"duplicated_ids": count}, duplicated)
+        return CheckOutcome(
+            False, f"{count} TeamId value(s) appear on more than one row", {"duplicated_ids": count}, duplicated
+        )
     return CheckOutcome(True, f"{len(frame)} distinct TeamIds", {"duplicated_ids": 0})
 
 
@@ -105,7 +107,10 @@ def scores_vary(board: pd.DataFrame, min_rows: int) -> CheckOutcome:
     if len(ranked) > min_rows and distinct == 1:
         value = ranked["score"].iloc[0]
         return CheckOutcome(
-            False, f"all {len(ranked)} ranked rows have the same score ({value}): a broken scoring run?", metadata, ranked
+            False,
+            f"all {len(ranked)} ranked rows have the same score ({value}): a broken scoring run?",
+            metadata,
+            ranked,
         )
     return CheckOutcome(True, f"{distinct} distinct scores", metadata)
 
@@ -124,7 +129,8 @@ def ranks_follow_scores(board: pd.DataFrame, direction: str | None) -> CheckOutc
     ranked = frame[(frame["rank"] != 0) & frame["score"].notna()].sort_values(["rank", "row"], kind="stable")
     chosen = direction or infer_direction(ranked["score"])
     metadata: dict[str, str | int] = {
-        "direction": chosen or "unknown", "direction_source": "registry" if direction else "inferred"
+        "direction": chosen or "unknown",
+        "direction_source": "registry" if direction else "inferred",
     }
     if chosen is None:
         return CheckOutcome(True, "no order to check: every score is equal", metadata)
@@ -162,13 +168,18 @@ def reconciliation(stored: pd.DataFrame, expected: pd.DataFrame) -> CheckOutcome
     """Compare the table read back with what the board gives, on user, rank, score and team."""
     key = ["user_id", "rank", "score", "kaggle_team_id"]
     merged = stored[key].merge(expected[key], how="outer", indicator=True)
-    differing = merged[merged["_merge"] != "both"].replace(
-        {"_merge": {"left_only": "in table only", "right_only": "on board only"}}
-    ).rename(columns={"_merge": "where"})
+    differing = (
+        merged[merged["_merge"] != "both"]
+        .replace({"_merge": {"left_only": "in table only", "right_only": "on board only"}})
+        .rename(columns={"_merge": "where"})
+    )
     metadata = {"stored": len(stored), "expected": len(expected), "differences": len(differing)}
     if len(differing):
         return CheckOutcome(
-            False, f"{len(differing)} entries in the table disagree with the board they were written from", metadata, differing
+            False,
+            f"{len(differing)} entries in the table disagree with the board they were written from",
+            metadata,
+            differing,
         )
     return CheckOutcome(True, f"{len(stored)} entries agree with the board", metadata)
 

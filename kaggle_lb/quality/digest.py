@@ -29,8 +29,10 @@ def net_changes(changes: list[dict]) -> dict[str, tuple[int | None, int | None]]
     time order: None before for a new entrant, None after for one who left."""
     net: dict[str, tuple[int | None, int | None]] = {}
     for row in changes:
-        before = net[row["username"]][0] if row["username"] in net else (
-            None if row["change"] == ENTERED else row["old_rank"]
+        before = (
+            net[row["username"]][0]
+            if row["username"] in net
+            else (None if row["change"] == ENTERED else row["old_rank"])
         )
         net[row["username"]] = (before, None if row["change"] == LEFT else row["new_rank"])
     return net
@@ -46,8 +48,11 @@ def build_digest(
         return None
     net = net_changes(changes)
     moves = sorted(
-        ((before - after, user, before, after) for user, (before, after) in net.items()
-         if before is not None and after is not None and before != after),
+        (
+            (before - after, user, before, after)
+            for user, (before, after) in net.items()
+            if before is not None and after is not None and before != after
+        ),
         key=lambda move: (-abs(move[0]), move[1]),
     )
     entered = sorted((after, user) for user, (before, after) in net.items() if before is None and after is not None)
@@ -57,7 +62,9 @@ def build_digest(
     if switched:
         lines += ["**Final standings: Kaggle's private board is out, and these ranks follow it.**", ""]
     lines += [f"## Top {top}", ""]
-    lines += [f"{row['rank']}\\. {escape(row['username'])}{_score(row['score'])}" for row in standings[:top]] or ["_nobody yet_"]
+    lines += [f"{row['rank']}\\. {escape(row['username'])}{_score(row['score'])}" for row in standings[:top]] or [
+        "_nobody yet_"
+    ]
     if moves:
         lines += ["", "## Biggest movers", ""]
         lines += [

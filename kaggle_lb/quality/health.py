@@ -29,8 +29,9 @@ def check_statuses(instance: DagsterInstance, slug: str, check_keys: list[AssetC
     found: dict[AssetCheckKey, tuple] = {}
     for run in _latest_runs(instance, slug):
         for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-            evaluation = entry.dagster_event.event_specific_data
-            found.setdefault(evaluation.asset_check_key, (evaluation, run.run_id))
+            evaluation = entry.asset_check_evaluation
+            if evaluation is not None:
+                found.setdefault(evaluation.asset_check_key, (evaluation, run.run_id))
         if all(key in found for key in wanted):
             break
     statuses = []
@@ -58,9 +59,12 @@ def run_status(instance: DagsterInstance, slug: str, checks: list[Status]) -> St
     failures = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
     cause = "the run was canceled" if run.status == DagsterRunStatus.CANCELED else "the run failed"
     if failures:
-        data = failures[0].dagster_event.step_failure_data
+        event = failures[0].dagster_event
+        assert event is not None  # a STEP_FAILURE entry is a Dagster event
+        data = event.step_failure_data
         user = data.user_failure_data
-        cause = (user.description if user and user.description else data.error.message).strip()
+        error = data.error.message if data.error else cause
+        cause = (user.description if user and user.description else error).strip()
     return Status(slug, "run", FAILING, HIGH, cause, run.run_id)
 
 

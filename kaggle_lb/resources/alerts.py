@@ -28,7 +28,8 @@ class AlertsResource(ConfigurableResource):
         description="Apprise URLs separated by spaces or commas (KAGGLE_LB_ALERT_URLS); unset logs alerts instead.",
     )
     ui_url: str = Field(
-        default="http://127.0.0.1:3000", description="Base URL of the Dagster UI for links in alerts (KAGGLE_LB_UI_URL)."
+        default="http://127.0.0.1:3000",
+        description="Base URL of the Dagster UI for links in alerts (KAGGLE_LB_UI_URL).",
     )
 
     def send(self, alert: Alert | Notice) -> bool:
@@ -51,13 +52,19 @@ class DigestResource(ConfigurableResource):
         description="Apprise URLs for the community digest, separated by spaces or commas (KAGGLE_LB_DIGEST_URLS); "
         "unset logs the digest instead.",
     )
-    top: int = Field(default=10, ge=1, description="How many of the top standings the digest lists (KAGGLE_LB_DIGEST_TOP).")
+    top: int = Field(
+        default=10, ge=1, description="How many of the top standings the digest lists (KAGGLE_LB_DIGEST_TOP)."
+    )
 
     def send(self, digest: Digest) -> bool:
         if not self.urls:
             get_dagster_logger().info(f"{digest.title}\n{digest.body}")
             return True
         return _notify(
-            self.urls, "KAGGLE_LB_DIGEST_URLS", digest.title, digest.body, apprise.NotifyType.INFO,
+            self.urls,
+            "KAGGLE_LB_DIGEST_URLS",
+            digest.title,
+            digest.body,
+            apprise.NotifyType.INFO,
             body_format=apprise.NotifyFormat.MARKDOWN,
         )

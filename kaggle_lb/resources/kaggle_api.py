@@ -14,10 +14,11 @@ import os
 import random
 import tempfile
 import time
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, TypeVar
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -70,7 +71,7 @@ _REDACTED = "***"
 class _Retryable(Exception):
     """A failure worth another attempt; carries the wait the server asked for, if any."""
 
-    def __init__(self, cause: str, retry_after: Optional[float] = None):
+    def __init__(self, cause: str, retry_after: float | None = None):
         super().__init__(cause)
         self.cause = cause
         self.retry_after = retry_after
@@ -99,7 +100,7 @@ class _AttemptAdapter(HTTPAdapter):
         self.deadline = deadline
         self.max_json_bytes = max_json_bytes
 
-    def send(self, request, timeout=None, **kwargs):
+    def send(self, request, timeout=None, **kwargs):  # type: ignore[override]  # the timeout, always set
         return super().send(request, timeout=self.timeout if timeout is None else timeout, **kwargs)
 
     def build_response(self, req, resp):
@@ -120,16 +121,16 @@ class KaggleApiResource(LeaderboardSource):
     `kaggle competitions leaderboard <slug> --download`), and reads its leaderboard view (`kaggle
     competitions leaderboard <slug> --show`), which is the private board once Kaggle has one."""
 
-    username: Optional[str] = Field(
+    username: str | None = Field(
         default=None,
         description="Kaggle user name for the legacy API key (usually EnvVar('KAGGLE_USERNAME')). "
         "Used with `key` when no `api_token` is set.",
     )
-    key: Optional[str] = Field(
+    key: str | None = Field(
         default=None,
         description="Legacy Kaggle API key from kaggle.json (usually EnvVar('KAGGLE_KEY')).",
     )
-    api_token: Optional[str] = Field(
+    api_token: str | None = Field(
         default=None,
         description="Kaggle API token, or the path of a file holding it, as the kaggle client reads "
         "KAGGLE_API_TOKEN (usually EnvVar('KAGGLE_API_TOKEN')). Takes precedence over username/key.",
@@ -176,7 +177,7 @@ class KaggleApiResource(LeaderboardSource):
             competition=competition,
             file_name=file_name,
             content=content,
-            downloaded_at=datetime.now(timezone.utc),
+            downloaded_at=datetime.now(UTC),
         )
 
     def private_view(self, competition: str, public: pd.DataFrame) -> list[ViewRow] | None:
@@ -195,7 +196,8 @@ class KaggleApiResource(LeaderboardSource):
             while token:
                 if token in seen:
                     raise LeaderboardDownloadError(
-                        competition, f"the leaderboard view's pages loop: Kaggle sent page token {_shown(token, secrets)!r} twice"
+                        competition,
+                        f"the leaderboard view's pages loop: Kaggle sent page token {_shown(token, secrets)!r} twice",
                     )
                 seen.add(token)
                 page, token = self._view_page(competition, credentials, secrets, token)
@@ -207,7 +209,7 @@ class KaggleApiResource(LeaderboardSource):
         return rows
 
     def _view_page(
-        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...], token: Optional[str]
+        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...], token: str | None
     ) -> tuple[list[ViewRow], str]:
         return self._with_retries(
             competition, secrets, lambda: self._view_page_once(competition, credentials, secrets, token)
@@ -272,7 +274,7 @@ class KaggleApiResource(LeaderboardSource):
                 return read_csv_from_zip(archive, competition, self.max_csv_bytes)
 
     def _view_page_once(
-        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...], token: Optional[str]
+        self, competition: str, credentials: dict[str, str], secrets: tuple[str, ...], token: str | None
     ) -> tuple[list[ViewRow], str]:
         deadline = time.monotonic() + self.timeout_seconds
         request = ApiGetLeaderboardRequest()
@@ -284,9 +286,7 @@ class KaggleApiResource(LeaderboardSource):
         with self._attempt(competition, credentials, secrets, deadline, max_bytes) as client:
             response = client.competitions.competition_api_client.get_leaderboard(request)
         rows = [
-            ViewRow(int(row.team_id), row.team_name or "", row.score)
-            for row in response.submissions
-            if row is not None
+            ViewRow(int(row.team_id), row.team_name or "", row.score) for row in response.submissions if row is not None
         ]
         return rows, response.next_page_token or ""
 
@@ -369,7 +369,7 @@ class KaggleApiResource(LeaderboardSource):
             return f"Kaggle did not answer within {self.timeout_seconds:g} s (timeout_seconds); {cause}"
         return cause
 
-    def _delay(self, failed_attempt: int, retry_after: Optional[float]) -> float:
+    def _delay(self, failed_attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_backoff_seconds)
         ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (failed_attempt - 1))
@@ -474,16 +474,13 @@ def _http_error(competition: str, exc: requests.HTTPError, secrets: tuple[str, .
 
 
 def _error_for_status(
-    competition: str, status: int, message: str, response: Optional[requests.Response], secrets: tuple[str, ...]
+    competition: str, status: int, message: str, response: requests.Response | None, secrets: tuple[str, ...]
 ) -> Exception:
     detail = f" (Kaggle said: {_shown(message, secrets)})" if message else ""
     if status == 429 or status >= 500:
         return _Retryable(f"HTTP {status}{detail}", _retry_after_seconds(response))
     if status == 401:
-        cause = (
-            "HTTP 401: Kaggle rejected the credentials; check KAGGLE_API_TOKEN "
-            "(or KAGGLE_USERNAME and KAGGLE_KEY)"
-        )
+        cause = "HTTP 401: Kaggle rejected the credentials; check KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY)"
     elif status == 403:
         cause = (
             "HTTP 403: these credentials have no access to the competition; usually its rules "
@@ -496,7 +493,7 @@ def _error_for_status(
     return LeaderboardDownloadError(competition, cause + detail)
 
 
-def _json_error_fields(body: bytes) -> tuple[Optional[int], str]:
+def _json_error_fields(body: bytes) -> tuple[int | None, str]:
     """(code, message) of a JSON error body, top-level {"code", "message"} or nested
     {"error": {"code", "message"}}; code is None when the body holds no error code >= 400."""
     try:
@@ -514,7 +511,7 @@ def _json_error_fields(body: bytes) -> tuple[Optional[int], str]:
     return None, message
 
 
-def _retry_after_seconds(response: Optional[requests.Response]) -> Optional[float]:
+def _retry_after_seconds(response: requests.Response | None) -> float | None:
     """Retry-After as seconds (it may be a number of seconds or an HTTP date), None if absent or unreadable."""
     value = response.headers.get("Retry-After") if response is not None else None
     if not value:
@@ -528,5 +525,5 @@ def _retry_after_seconds(response: Optional[requests.Response]) -> Optional[floa
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

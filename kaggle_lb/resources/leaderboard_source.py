@@ -10,9 +10,9 @@ import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Optional, Union
+from typing import BinaryIO
 
 import dagster as dg
 from pydantic import Field
@@ -51,7 +51,7 @@ class LeaderboardSource(dg.ConfigurableResource):
     def download_leaderboard(self, competition: str) -> LeaderboardDownload:
         raise NotImplementedError
 
-    def private_view(self, competition: str, public) -> Optional[list]:
+    def private_view(self, competition: str, public) -> list | None:
         """The private board's rows (leaderboard.private_board.ViewRow) when the source has one
         for the competition, given the downloaded board `public`; None while only the public board
         exists, and always for a source with no leaderboard view (local exports)."""
@@ -90,7 +90,7 @@ def _read_capped(stream, competition: str, what: str, max_bytes: int) -> bytes:
 
 
 def read_csv_from_zip(
-    zip_file: Union[bytes, BinaryIO],
+    zip_file: bytes | BinaryIO,
     competition: str,
     max_csv_bytes: int = DEFAULT_MAX_CSV_BYTES,
 ) -> tuple[str, bytes]:
@@ -173,11 +173,11 @@ class LocalExportsResource(LeaderboardSource):
             competition=competition,
             file_name=file_name,
             content=content,
-            downloaded_at=datetime.now(timezone.utc),
+            downloaded_at=datetime.now(UTC),
         )
 
 
-def _open_export(path: Path, competition: str) -> Optional[BinaryIO]:
+def _open_export(path: Path, competition: str) -> BinaryIO | None:
     """The export at `path` open for reading, or None when there is none. Only a regular file is
     read: a symbolic link could point anywhere outside the directory, and a FIFO or device is no
     export. O_NOFOLLOW refuses a link in the open itself and the check is on the file opened, so

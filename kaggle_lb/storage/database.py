@@ -64,7 +64,10 @@ def _postgres_timeouts(lock_timeout_seconds: float, statement_timeout_seconds: f
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         with dbapi_connection.cursor() as cursor:
-            for name, seconds in (("lock_timeout", lock_timeout_seconds), ("statement_timeout", statement_timeout_seconds)):
+            for name, seconds in (
+                ("lock_timeout", lock_timeout_seconds),
+                ("statement_timeout", statement_timeout_seconds),
+            ):
                 cursor.execute("SELECT set_config(%s, %s, false)", (name, f"{round(seconds * 1000)}ms"))
         dbapi_connection.autocommit = autocommit
 

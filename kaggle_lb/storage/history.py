@@ -62,9 +62,16 @@ def record(
 def _rows(standings: pd.DataFrame, change: str, old_rank, new_rank, old_score, new_score) -> pd.DataFrame:
     """History rows of one kind, in the table's types (a None is a missing value throughout)."""
     frame = pd.DataFrame(
-        {"user_id": standings["user_id"], "change": change, "old_rank": old_rank, "new_rank": new_rank,
-         "old_score": old_score, "new_score": new_score},
+        {
+            "user_id": standings["user_id"],
+            "change": change,
+            "old_rank": old_rank,
+            "new_rank": new_rank,
+            "old_score": old_score,
+            "new_score": new_score,
+        },
         index=standings.index,
     )
-    return frame.astype({"user_id": "int64", "old_rank": "Int64", "new_rank": "Int64",
-                         "old_score": "float64", "new_score": "float64"})
+    return frame.astype(
+        {"user_id": "int64", "old_rank": "Int64", "new_rank": "Int64", "old_score": "float64", "new_score": "float64"}
+    )

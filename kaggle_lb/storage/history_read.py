@@ -19,9 +19,7 @@ def latest_changes(tables: Tables, competition_id: int):
         .subquery("last_change")
     )
     return (
-        select(h.c.user_id, h.c.change, h.c.old_rank, h.c.new_rank)
-        .join(last, h.c.id == last.c.id)
-        .subquery("latest")
+        select(h.c.user_id, h.c.change, h.c.old_rank, h.c.new_rank).join(last, h.c.id == last.c.id).subquery("latest")
     )
 
 
@@ -39,8 +37,17 @@ def read_history(
     the row `after_id`."""
     h = tables.history
     query = (
-        select(h.c.id, tables.username.label("username"), h.c.change, h.c.old_rank, h.c.new_rank,
-               h.c.old_score, h.c.new_score, h.c.board, h.c.changed_at)
+        select(
+            h.c.id,
+            tables.username.label("username"),
+            h.c.change,
+            h.c.old_rank,
+            h.c.new_rank,
+            h.c.old_score,
+            h.c.new_score,
+            h.c.board,
+            h.c.changed_at,
+        )
         .join(tables.users, tables.user_id == h.c.user_id)
         .where(h.c.competition_id == competition_id, h.c.id > after_id)
         .order_by(h.c.changed_at, h.c.id)

@@ -3,7 +3,7 @@ start-up), never a side effect of connecting. Runs check the revision instead (s
 
 from pathlib import Path
 
-from sqlalchemy import Connection, inspect, insert, select, text
+from sqlalchemy import Connection, insert, inspect, select, text
 
 from kaggle_lb.storage.schema import VERSION_TABLE, built_in_metadata, own_metadata
 from kaggle_lb.storage.site_check import site_problems

@@ -68,12 +68,16 @@ def read_competitions(conn: Connection, tables: Tables) -> Registered:
         except ValueError as error:
             problems.append(f"{mapping.table} row {row_id}: {error}; not synced")
             continue
-        found.setdefault(slug, []).append(Competition(row_id, slug, title, bool(active), _direction(mapping, raw_direction)))
+        found.setdefault(slug, []).append(
+            Competition(row_id, slug, title, bool(active), _direction(mapping, raw_direction))
+        )
     competitions = []
     for slug, rows in sorted(found.items()):
         if len(rows) > 1:
             ids = ", ".join(str(c.id) for c in rows)
-            problems.append(f"{mapping.table} rows {ids} all name competition '{slug}'; none is synced until one remains")
+            problems.append(
+                f"{mapping.table} rows {ids} all name competition '{slug}'; none is synced until one remains"
+            )
         else:
             competitions.append(rows[0])
     return Registered(competitions, problems)
@@ -125,9 +129,7 @@ def set_score_direction(conn: Connection, tables: Tables, slug: str, direction: 
     """Fix which way the board sorts ("higher" or "lower" is better); None infers it from the board."""
     _built_in(tables, "competitions")
     competitions = tables.competitions
-    result = conn.execute(
-        update(competitions).where(competitions.c.slug == slug).values(score_direction=direction)
-    )
+    result = conn.execute(update(competitions).where(competitions.c.slug == slug).values(score_direction=direction))
     return result.rowcount > 0
 
 

@@ -208,8 +208,13 @@ def bind_tables(conn: Connection, schema: SiteSchema) -> Tables:
     """Tables for `schema`, the site's as the database defines them (see verify for the check)."""
     site = MetaData()
     users, competitions, entries = schema.users, schema.competitions, schema.entries
-    competition_columns = [competitions.id, competitions.slug, competitions.title, competitions.higher_is_better,
-                           competitions.score_direction]
+    competition_columns = [
+        competitions.id,
+        competitions.slug,
+        competitions.title,
+        competitions.higher_is_better,
+        competitions.score_direction,
+    ]
     if competitions.built_in:
         competition_columns.append("is_active")  # what `competitions activate` sets
     entry_columns = [entries.id, entries.competition, entries.user, *entries.columns]

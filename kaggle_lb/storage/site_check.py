@@ -62,8 +62,10 @@ def site_problems(conn: Connection, schema: SiteSchema) -> list[str]:
         for name, kind in wanted.items():
             if name not in found:
                 problems.append(f"{table}.{name}: no such column")
-            elif kind and not isinstance(found[name]["type"], NullType) and not isinstance(
-                found[name]["type"], _KINDS[kind]
+            elif (
+                kind
+                and not isinstance(found[name]["type"], NullType)
+                and not isinstance(found[name]["type"], _KINDS[kind])
             ):
                 problems.append(f"{table}.{name}: is {found[name]['type']}, expected a {kind} column")
         return found
@@ -82,7 +84,11 @@ def site_problems(conn: Connection, schema: SiteSchema) -> list[str]:
         if complaint:
             problems.append(f"{competitions.table}: the active condition `{competitions.active}` fails: {complaint}")
 
-    entry_columns: dict[str, str | None] = {entries.id: "integer", entries.competition: "integer", entries.user: "integer"}
+    entry_columns: dict[str, str | None] = {
+        entries.id: "integer",
+        entries.competition: "integer",
+        entries.user: "integer",
+    }
     entry_columns |= {column: _kind_of(value) for column, value in entries.columns.items() if value in FIELDS}
     found = columns(entries.table, {**{c: None for c in entries.columns}, **entry_columns})
     if found is None:
@@ -94,9 +100,7 @@ def site_problems(conn: Connection, schema: SiteSchema) -> list[str]:
     for name, column in found.items():
         generated = name in primary_key and len(primary_key) == 1 and isinstance(column["type"], Integer)
         if name not in written and not column["nullable"] and column.get("default") is None and not generated:
-            problems.append(
-                f"{entries.table}.{name}: NOT NULL without a default, and not mapped in [entries.columns]"
-            )
+            problems.append(f"{entries.table}.{name}: NOT NULL without a default, and not mapped in [entries.columns]")
     if "kaggle_lb_standings" in existing:
         for column in entries.columns:
             sql = (
@@ -107,4 +111,3 @@ def site_problems(conn: Connection, schema: SiteSchema) -> list[str]:
             if complaint:
                 problems.append(f"{entries.table}.{column}: `{entries.columns[column]}` fails: {complaint}")
     return problems
-

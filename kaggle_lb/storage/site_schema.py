@@ -130,8 +130,18 @@ _REQUIRED = {
     "competitions": {"table", "id", "slug", "active"},
     "entries": {"table", "competition", "user", "columns"},
 }
-_IDENTIFIER_KEYS = {"table", "id", "username", "kaggle_username", "slug", "title", "higher_is_better",
-                    "score_direction", "competition", "user"}
+_IDENTIFIER_KEYS = {
+    "table",
+    "id",
+    "username",
+    "kaggle_username",
+    "slug",
+    "title",
+    "higher_is_better",
+    "score_direction",
+    "competition",
+    "user",
+}
 
 
 def load_site_schema(path: str | Path | None) -> SiteSchema:

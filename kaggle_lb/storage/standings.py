@@ -18,7 +18,7 @@ standings stay exactly as they were.
 """
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
 from kaggle_lb.storage import history
@@ -182,14 +183,16 @@ def write_standings(
     is an unmatched team), from Kaggle's `board` ("public" or "private"), in kaggle-lb's table and
     in the site's, and record each user's change in the history. Raises CompetitionRemovedError
     when the competition's row is gone; the caller's rollback then leaves no trace of the write."""
-    synced_at = synced_at or datetime.now(timezone.utc)
+    synced_at = synced_at or datetime.now(UTC)
     own = tables.standings
     _lock_competition(conn, tables, competition_id, synced_at)
     # Under the lock, so the reads below come after any removal it waited for: a competition
     # removed since the caller looked it up gets nothing, not standings for no competition.
     competitions_id = tables.competitions.c[tables.schema.competitions.id]
     if conn.execute(select(competitions_id).where(competitions_id == competition_id)).first() is None:
-        raise CompetitionRemovedError(f"competition {competition_id} is no longer in {tables.schema.competitions.table}")
+        raise CompetitionRemovedError(
+            f"competition {competition_id} is no longer in {tables.schema.competitions.table}"
+        )
     new = _normalise(entries[ENTRY_COLUMNS].assign(board=board))
     _check_lengths(tables, new)
     new = new.assign(key=_keys(new))
@@ -253,9 +256,11 @@ def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> N
     # if there is one. A user-less standing has only the row kaggle-lb inserted for it.
     same_holder = or_(site_user == own.c.user_id, and_(site_user.is_(None), own.c.user_id.is_(None)))
     linked = select(site_id).where(site_id == own.c.site_row_id, site_competition == own.c.competition_id, same_holder)
-    site_row = select(func.min(site_id)).where(
-        site_competition == own.c.competition_id, site_user == own.c.user_id
-    ).scalar_subquery()
+    site_row = (
+        select(func.min(site_id))
+        .where(site_competition == own.c.competition_id, site_user == own.c.user_id)
+        .scalar_subquery()
+    )
     conn.execute(
         update(own)
         .where(own.c.competition_id == competition_id, ~linked.exists())
@@ -265,7 +270,9 @@ def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> N
     entry = own.alias("entry")
     competition = tables.competitions.alias("competition")
     competitions_id = competition.c[tables.schema.competitions.id]
-    computed = {column: literal_column(mapping.expression(column)) for column in mapping.columns}
+    computed: dict[str, ColumnElement] = {
+        column: literal_column(mapping.expression(column)) for column in mapping.columns
+    }
     conn.execute(
         update(site)
         .values({site.c[column]: value for column, value in computed.items()})
@@ -315,15 +322,22 @@ def _insert_team_rows(conn, tables: Tables, competition_id: int, computed: dict,
     mapping, site, own = tables.schema.entries, tables.entries, tables.standings
     entry = source.left
     rows = conn.execute(
-        select(entry.c.id, *(type_coerce(value, site.c[column].type).label(column) for column, value in computed.items()))
+        select(
+            entry.c.id, *(type_coerce(value, site.c[column].type).label(column) for column, value in computed.items())
+        )
         .select_from(source)
         .where(unwritten, entry.c.user_id.is_(None))
         .order_by(entry.c.id)
     ).all()
     if not rows:
         return
-    values = [{mapping.competition: competition_id, mapping.user: None, **{c: row._mapping[c] for c in computed}} for row in rows]
-    inserted = conn.execute(insert(site).returning(site.c[mapping.id], sort_by_parameter_order=True), values).scalars().all()
+    values = [
+        {mapping.competition: competition_id, mapping.user: None, **{c: row._mapping[c] for c in computed}}
+        for row in rows
+    ]
+    inserted = (
+        conn.execute(insert(site).returning(site.c[mapping.id], sort_by_parameter_order=True), values).scalars().all()
+    )
     conn.execute(
         update(own).where(own.c.id == bindparam("b_id")).values(site_row_id=bindparam("b_site"), owned=True),
         [{"b_id": row.id, "b_site": site_row_id} for row, site_row_id in zip(rows, inserted)],
@@ -348,7 +362,7 @@ def last_sync(conn: Connection, tables: Tables, competition_id: int) -> LastSync
     ).first()
     if row is None:
         return None
-    synced_at = row.synced_at if row.synced_at.tzinfo else row.synced_at.replace(tzinfo=timezone.utc)
+    synced_at = row.synced_at if row.synced_at.tzinfo else row.synced_at.replace(tzinfo=UTC)
     return LastSync(synced_at, row.board_rows, row.matched, row.board)
 
 

@@ -14,7 +14,7 @@ recorded), computes every key again.
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, true, update
@@ -49,9 +49,7 @@ class KeyRefresh:
 
 def read_state(conn: Connection, tables: Tables) -> KeysState:
     state = tables.user_keys_state
-    row = conn.execute(
-        select(state.c.version, state.c.refreshed_at).where(state.c.id == _STATE_ID)
-    ).one()
+    row = conn.execute(select(state.c.version, state.c.refreshed_at).where(state.c.id == _STATE_ID)).one()
     return KeysState(*row)
 
 
@@ -112,8 +110,9 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
         conn.execute(
             update(index)
             .where(index.c.user_id == bindparam("b_id"))
-            .values(match_key=bindparam("b_key"), username=bindparam("b_username"),
-                    kaggle_username=bindparam("b_kaggle")),
+            .values(
+                match_key=bindparam("b_key"), username=bindparam("b_username"), kaggle_username=bindparam("b_kaggle")
+            ),
             rows,
         )
     insert_rows(conn, index, added[["user_id", "match_key", "username", "kaggle_username"]])
@@ -127,7 +126,7 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
     conn.execute(
         update(tables.user_keys_state)
         .where(tables.user_keys_state.c.id == _STATE_ID)
-        .values(version=version, refreshed_at=datetime.now(timezone.utc))
+        .values(version=version, refreshed_at=datetime.now(UTC))
     )
     if stored_rule is None:
         conn.execute(insert(tables.user_keys_state).values(id=_RULE_ID, version=KEY_RULE))
@@ -157,9 +156,7 @@ def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) ->
     query = (
         select(tables.user_id, tables.username, tables.kaggle_username)
         .select_from(
-            board.join(index, index.c.match_key == board.c.value).join(
-                tables.users, tables.user_id == index.c.user_id
-            )
+            board.join(index, index.c.match_key == board.c.value).join(tables.users, tables.user_id == index.c.user_id)
         )
         .order_by(tables.user_id)
     )

@@ -10,10 +10,14 @@ from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.fixtures import fixture_path
 from kaggle_lb_tests.pipeline import BAD_BOARDS, BOARD, ROWS
 
+
 def latest_check(instance, name: str, slug: str = "demo-comp"):
     asset = (
-        "raw_leaderboard_csv" if name == "required_columns_check"
-        else "validated_leaderboard" if name in BAD_BOARDS else "matched_entries"
+        "raw_leaderboard_csv"
+        if name == "required_columns_check"
+        else "validated_leaderboard"
+        if name in BAD_BOARDS
+        else "matched_entries"
     )
     key = AssetCheckKey(AssetKey(asset), name)
     record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
@@ -65,7 +69,10 @@ def test_the_registry_sets_the_score_direction(titanic_site, site):
 
 
 def test_healthy_boards_pass_every_check(sync, exports):
-    for name in ("orbit-wars-publicleaderboard-2026-05-05T15_36_33.csv", "sberbank-russian-housing-market-publicleaderboard-2017.csv"):
+    for name in (
+        "orbit-wars-publicleaderboard-2026-05-05T15_36_33.csv",
+        "sberbank-russian-housing-market-publicleaderboard-2017.csv",
+    ):
         (exports / "demo-comp.csv").write_bytes(fixture_path(name).read_bytes())
         result = sync()
         evaluations = result.get_asset_check_evaluations()

@@ -1,7 +1,7 @@
 """The three assets end to end: real Dagster execution, real databases, the real kaggle client."""
 
 import pytest
-from dagster import AssetKey, Definitions, execute_job, instance_for_test, reconstructable
+from dagster import Definitions, execute_job, instance_for_test, reconstructable
 from sqlalchemy import Engine, create_engine, event, func, select
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
@@ -90,7 +90,9 @@ def test_bad_board_fails_and_leaves_entries_exactly_as_they_were(sync, exports):
 
 
 def test_legacy_export_falls_back_to_team_names(sync, exports, site):
-    (exports / "demo-comp.csv").write_bytes(fixture_path("sberbank-russian-housing-market-publicleaderboard-2017.csv").read_bytes())
+    (exports / "demo-comp.csv").write_bytes(
+        fixture_path("sberbank-russian-housing-market-publicleaderboard-2017.csv").read_bytes()
+    )
     with site.begin() as conn:
         registry.import_users(conn, site.tables, [("gus", "gustavo"), ("sher", "SHER DIL")])
 
@@ -190,8 +192,10 @@ def test_a_competition_removed_during_its_sync_ends_it_cleanly(sync, exports, si
             return
         # matched_entries' look-up of its competition, the first once the download is stored; or
         # the write's first statement, which takes the competition's lock.
-        if statement.lstrip().startswith("INSERT INTO kaggle_lb_syncs") if when == "before the write" else (
-            raw_csv.exists() and "FROM competitions" in statement
+        if (
+            statement.lstrip().startswith("INSERT INTO kaggle_lb_syncs")
+            if when == "before the write"
+            else (raw_csv.exists() and "FROM competitions" in statement)
         ):
             removed.append(statement)
             other = create_engine(site.sqlalchemy_url)  # the operator, on a connection of their own
@@ -262,9 +266,16 @@ def test_each_board_is_read_once_per_run(sync, exports, monkeypatch):
     from kaggle_lb.leaderboard import parsing
 
     readings = []
-    for module, name in ((parsing, "read_clean_export"), (parsing, "parse_text"), (pd, "read_csv"), (pyarrow.csv, "read_csv")):
+    for module, name in (
+        (parsing, "read_clean_export"),
+        (parsing, "parse_text"),
+        (pd, "read_csv"),
+        (pyarrow.csv, "read_csv"),
+    ):
         real = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: readings.append(_name) or _real(*a, **k))
+        monkeypatch.setattr(
+            module, name, lambda *a, _real=real, _name=name, **k: readings.append(_name) or _real(*a, **k)
+        )
     (exports / "demo-comp.csv").write_bytes(BOARD)
 
     assert sync().success
@@ -272,9 +283,11 @@ def test_each_board_is_read_once_per_run(sync, exports, monkeypatch):
 
 
 def test_a_legacy_board_sorted_by_team_id_syncs_with_the_ranks_kaggle_showed(sync, exports, site):
-    header, *rows = fixture_path("sberbank-russian-housing-market-publicleaderboard-2017.csv").read_text(
-        encoding="utf-8-sig"
-    ).splitlines(keepends=True)
+    header, *rows = (
+        fixture_path("sberbank-russian-housing-market-publicleaderboard-2017.csv")
+        .read_text(encoding="utf-8-sig")
+        .splitlines(keepends=True)
+    )
     with site.begin() as conn:
         registry.set_score_direction(conn, site.tables, "demo-comp", "lower")
         registry.import_users(conn, site.tables, [("sherdil", "Sher Dil"), ("gus", "Gustavo")])

@@ -31,8 +31,9 @@ def test_daemon_capacity_runs_every_competition_through_the_daemon_twice(tmp_pat
 
     # 1,744 rows: a shorter slice of the Titanic export has only top scores, which scores_vary_check
     # rightly blocks.
-    daemon_capacity.main(["--competitions", "2", "--rows", "1744", "--users", "1000", "--timeout", "300",
-                          "--output", str(output)])
+    daemon_capacity.main(
+        ["--competitions", "2", "--rows", "1744", "--users", "1000", "--timeout", "300", "--output", str(output)]
+    )
 
     rounds = json.loads(output.read_text())["rounds"]
     # Every run succeeded (main exits otherwise) and recorded its competition's standings.

@@ -38,17 +38,32 @@ def test_users_import_then_sync_and_standings(cli, exports, tmp_path):
 
     assert outcome == [
         {
-            "competition": "comp-a", "status": "synced",
-            "created": 3, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 0, "cause": None,
+            "competition": "comp-a",
+            "status": "synced",
+            "created": 3,
+            "updated": 0,
+            "unchanged": 0,
+            "removed": 0,
+            "skipped": 0,
+            "cause": None,
         }
     ]
     rows = json.loads(cli("standings", "comp-a", "--json"))
     assert [(r["username"], r["rank"], r["kaggle_team_name"]) for r in rows] == [
-        ("Bob_Site", 1, "Team, Alpha"), ("alice", 1, "Team, Alpha"), ("carol", 2, "carol"),
+        ("Bob_Site", 1, "Team, Alpha"),
+        ("alice", 1, "Team, Alpha"),
+        ("carol", 2, "carol"),
     ]
     assert set(rows[0]) == {
-        "username", "rank", "score", "kaggle_team_id", "kaggle_team_name", "submission_count", "submission_date",
-        "board", "rank_change",
+        "username",
+        "rank",
+        "score",
+        "kaggle_team_id",
+        "kaggle_team_name",
+        "submission_count",
+        "submission_date",
+        "board",
+        "rank_change",
     }
     assert (rows[0]["board"], rows[0]["rank_change"]) == ("public", None)  # a new entry has no change
     assert rows[0]["submission_date"].startswith("2026-11-01T10:00:00")

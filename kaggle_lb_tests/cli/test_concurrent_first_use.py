@@ -20,8 +20,10 @@ def test_concurrent_syncs_on_a_fresh_dagster_home_all_succeed(cli, exports, data
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         command = [KAGGLE_LB, "sync", "--source", str(exports), "--json", "--database-url", database_url]
         env = {**os.environ, "DAGSTER_HOME": str(home)}
-        syncs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(3)]
+        syncs = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
         results = [(sync.wait(timeout=300), *sync.communicate()) for sync in syncs]
 
         assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]

@@ -5,8 +5,7 @@ import json
 from kaggle_lb_tests.cli.support import HEADER
 
 MOVED = HEADER + (
-    '1,102,carol,"2026-11-02 11:00:00",0.97,3,carol\n'
-    '2,101,"Team, Alpha","2026-11-01 10:00:00",0.95,4,"alice,bob"\n'
+    '1,102,carol,"2026-11-02 11:00:00",0.97,3,carol\n2,101,"Team, Alpha","2026-11-01 10:00:00",0.95,4,"alice,bob"\n'
 )
 
 
@@ -24,7 +23,9 @@ def test_standings_show_each_move_as_json_and_arrows(cli, exports, tmp_path):
     synced_twice(cli, exports, tmp_path)
     rows = json.loads(cli("standings", "comp-a", "--json"))
     assert [(r["username"], r["rank"], r["rank_change"], r["board"]) for r in rows] == [
-        ("carol", 1, 1, "public"), ("alice", 2, -1, "public"), ("bob", 2, -1, "public"),
+        ("carol", 1, 1, "public"),
+        ("alice", 2, -1, "public"),
+        ("bob", 2, -1, "public"),
     ]
     table = cli("standings", "comp-a")
     assert "▲1" in next(line for line in table.splitlines() if "carol" in line)
@@ -35,7 +36,8 @@ def test_history_of_a_user_and_of_the_top_n(cli, invoke, exports, tmp_path):
     synced_twice(cli, exports, tmp_path)
     carol = json.loads(cli("history", "comp-a", "carol", "--json"))
     assert [(r["change"], r["old_rank"], r["new_rank"], r["old_score"], r["new_score"]) for r in carol] == [
-        ("entered", None, 2, None, 0.90), ("moved", 2, 1, 0.90, 0.97),
+        ("entered", None, 2, None, 0.90),
+        ("moved", 2, 1, 0.90, 0.97),
     ]
     top = json.loads(cli("history", "comp-a", "--top", "1", "--json"))
     assert {r["username"] for r in top} == {"carol"}

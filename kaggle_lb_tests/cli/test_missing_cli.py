@@ -11,8 +11,10 @@ def test_missing_lists_typos_and_their_closest_names(cli, exports, tmp_path):
     users.write_text("username,kaggle_username\nana,ana-k\nbo,BOB\ncarl,carol\ndee,nobody-like-this\n")
     cli("competitions", "add", "comp-a")
     cli("users", "import", str(users))
-    (exports / "comp-a.csv").write_text(HEADER + '1,101,"Ana K","2026-11-01 10:00:00",0.95,4,"ana_k,bob"\n'
-                                        '2,102,caro1,"2026-11-02 11:00:00",0.90,2,caro1\n')
+    (exports / "comp-a.csv").write_text(
+        HEADER + '1,101,"Ana K","2026-11-01 10:00:00",0.95,4,"ana_k,bob"\n'
+        '2,102,caro1,"2026-11-02 11:00:00",0.90,2,caro1\n'
+    )
     cli("sync", "--source", str(exports))
     found = json.loads(cli("missing", "comp-a", "--json"))
     assert found == [

@@ -30,7 +30,7 @@ def column(output: str, header: str) -> str:
     lines = output.splitlines()
     top = next(i for i, line in enumerate(lines) if header in line.split())
     start = lines[top].index(header)
-    body = lines[top + 2:]  # below the header's rule
+    body = lines[top + 2 :]  # below the header's rule
     return "".join(line[start:].split()[0] for line in body if len(line) > start and line[start] != " ")
 
 
@@ -109,7 +109,8 @@ def test_progress_shows_on_a_terminal_only(tmp_path, database_url, invoke):
     master, slave = pty.openpty()
     process = subprocess.Popen(
         [KAGGLE_LB, "users", "import", str(users), "--database-url", database_url],
-        stdout=subprocess.PIPE, stderr=slave,
+        stdout=subprocess.PIPE,
+        stderr=slave,
     )
     os.close(slave)
     shown = b""
@@ -130,8 +131,9 @@ def test_no_dagster_warning_or_telemetry_banner_on_a_fresh_dagster_home(cli, exp
     home = tmp_path / "fresh_dagster_home"  # no dagster.yaml, no .telemetry: Dagster's first use
     home.mkdir()
 
-    done = run_kaggle_lb("sync", "--source", str(exports), "--database-url", database_url,
-                         env={"DAGSTER_HOME": str(home)})
+    done = run_kaggle_lb(
+        "sync", "--source", str(exports), "--database-url", database_url, env={"DAGSTER_HOME": str(home)}
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""

@@ -23,8 +23,11 @@ HEAVY = {"dagster", "pandas", "pandera", "kaggle_lb.definitions", "kaggle_lb.ass
 def loaded_by(tmp_path, *args: str) -> set[str]:
     modules = tmp_path / "modules.json"
     done = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *args], env={**os.environ, "MODULES_FILE": str(modules)},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", WRAPPER, *args],
+        env={**os.environ, "MODULES_FILE": str(modules)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return set(json.loads(modules.read_text()))

@@ -5,6 +5,7 @@ import codecs
 
 import pytest
 
+
 @pytest.fixture
 def users_in_db(database_url):
     from kaggle_lb.storage.database import Database
@@ -16,7 +17,9 @@ def users_in_db(database_url):
         try:
             with database.begin() as conn:
                 tables = database.tables
-                return sorted(conn.execute(tables.users.select().with_only_columns(tables.username, tables.kaggle_username)).all())
+                return sorted(
+                    conn.execute(tables.users.select().with_only_columns(tables.username, tables.kaggle_username)).all()
+                )
         finally:
             database.dispose()
 
@@ -43,11 +46,17 @@ def test_a_good_file_with_blank_lines_and_a_bom_is_imported(invoke, tmp_path, us
         ('username,kaggle_username\nana,"an"a\nbo,\n', ["users.csv, line 2: malformed quoting"]),
         (
             "username,kaggle_username\nana,ana-k,extra\nbo\ncy,c\ndi,d,x\n",
-            ["users.csv, lines 2, 5: 3 field(s) where the header has 2", "users.csv, line 3: 1 field(s) where the header has 2"],
+            [
+                "users.csv, lines 2, 5: 3 field(s) where the header has 2",
+                "users.csv, line 3: 1 field(s) where the header has 2",
+            ],
         ),
         (
             "username,kaggle_username\nana,\nbo,\nana,a2\nbo,b2\n",
-            ["users.csv, line 4: username 'ana' is also on line 2", "users.csv, line 5: username 'bo' is also on line 3"],
+            [
+                "users.csv, line 4: username 'ana' is also on line 2",
+                "users.csv, line 5: username 'bo' is also on line 3",
+            ],
         ),
         ("username,kaggle_username\n,ana-k\nbo,\n  ,x\n", ["users.csv, lines 2, 4: no username"]),
         ("username,kaggle_username,email\nana,a,a@x\n", ["users.csv, line 1: unknown column(s) 'email'"]),
@@ -61,9 +70,20 @@ def test_a_good_file_with_blank_lines_and_a_bom_is_imported(invoke, tmp_path, us
         ("\n  \n", ["users.csv: only blank lines"]),
     ],
     ids=[
-        "unbalanced-quotes", "malformed-quoting", "column-count", "duplicates", "blank-username", "extra-column",
-        "no-username-column", "column-twice", "control-character", "latin-1", "utf-16-bom", "utf-16-no-bom",
-        "empty", "only-blank-lines",
+        "unbalanced-quotes",
+        "malformed-quoting",
+        "column-count",
+        "duplicates",
+        "blank-username",
+        "extra-column",
+        "no-username-column",
+        "column-twice",
+        "control-character",
+        "latin-1",
+        "utf-16-bom",
+        "utf-16-no-bom",
+        "empty",
+        "only-blank-lines",
     ],
 )
 def test_a_malformed_file_names_every_problem_and_writes_nothing(content, said, invoke, tmp_path, users_in_db):

@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 import requests
 from sqlalchemy.engine import URL, make_url
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -81,7 +80,7 @@ def _die_with_parent() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
-_LIVE: list["Process"] = []
+_LIVE: list[Process] = []
 
 
 class Process:

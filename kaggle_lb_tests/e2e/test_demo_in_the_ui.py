@@ -22,7 +22,7 @@ from kaggle_lb_tests.e2e.production import (
 )
 
 pytestmark = pytest.mark.e2e
-RUNS = '{ runsOrError { ... on Runs { results { status jobName tags { key value } } } } }'
+RUNS = "{ runsOrError { ... on Runs { results { status jobName tags { key value } } } } }"
 
 
 def test_the_demo_shows_in_the_ui(tmp_path, monkeypatch):
@@ -32,18 +32,29 @@ def test_the_demo_shows_in_the_ui(tmp_path, monkeypatch):
     dagster_home.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     env = {
-        "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "KAGGLE_LB_HOME": str(home),
-        "DAGSTER_HOME": str(dagster_home), "KAGGLE_LB_SOURCE": str(REPO_ROOT / "kaggle_lb" / "demo" / "exports"),
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "KAGGLE_LB_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "KAGGLE_LB_SOURCE": str(REPO_ROOT / "kaggle_lb" / "demo" / "exports"),
     }
-    demo = subprocess.run([str(Path(sys.executable).parent / "kaggle-lb"), "demo"], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    demo = subprocess.run(
+        [str(Path(sys.executable).parent / "kaggle-lb"), "demo"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert demo.returncode == 0, demo.stdout + demo.stderr
 
     port = free_port()
     with killed_on_sigterm():
         webserver = Process(
-            "webserver", dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"),
-            env, tmp_path,
+            "webserver",
+            dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"),
+            env,
+            tmp_path,
         )
         api = GraphQL(f"http://127.0.0.1:{port}")
         try:
@@ -53,7 +64,8 @@ def test_the_demo_shows_in_the_ui(tmp_path, monkeypatch):
             runs = api(RUNS)["runsOrError"]["results"]
             synced = sorted(
                 next(t["value"] for t in run["tags"] if t["key"] == "dagster/partition")
-                for run in runs if run["jobName"] == "leaderboard_sync_job" and run["status"] == "SUCCESS"
+                for run in runs
+                if run["jobName"] == "leaderboard_sync_job" and run["status"] == "SUCCESS"
             )
             assert synced == slugs
             statuses = check_statuses(api)

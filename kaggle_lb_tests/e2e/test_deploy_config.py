@@ -65,7 +65,12 @@ def test_production_storage_is_postgresql_through_psycopg2(monkeypatch):
     url = make_url(pg_url_from_config(resolved.value))
 
     assert (url.drivername, url.host, url.port, url.username, url.password, url.database) == (
-        "postgresql+psycopg2", "db.internal", 6543, "dagster", "p@ss/word", "dagster"
+        "postgresql+psycopg2",
+        "db.internal",
+        6543,
+        "dagster",
+        "p@ss/word",
+        "dagster",
     )
     # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed; this driver is.
     url.get_dialect().import_dbapi()

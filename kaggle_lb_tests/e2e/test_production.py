@@ -26,8 +26,8 @@ from kaggle_lb_tests.databases import POSTGRES_URL_VAR, dump_entries
 from kaggle_lb_tests.e2e.production import (
     REPO_ROOT,
     GraphQL,
-    check_statuses,
     Process,
+    check_statuses,
     chromium,
     dagster_command,
     dagster_pg_env,
@@ -174,7 +174,9 @@ def production(postgres_url, tmp_path) -> Iterator[Production]:
                 tmp_path,
             )
         )
-        processes.append(Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, tmp_path))
+        processes.append(
+            Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, tmp_path)
+        )
         base_url = f"http://127.0.0.1:{port}"
         api = GraphQL(base_url)
         stack.callback(api.close)
@@ -186,7 +188,9 @@ def production(postgres_url, tmp_path) -> Iterator[Production]:
 LOCATIONS = """
 { workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus
-    locationOrLoadError { __typename ... on RepositoryLocation { repositories { name } } ... on PythonError { message } }
+    locationOrLoadError {
+      __typename ... on RepositoryLocation { repositories { name } } ... on PythonError { message }
+    }
 } } } }
 """
 RUNS = """
@@ -298,8 +302,13 @@ def show(browser, prod: Production, name: str, path: str, words: list[str], asse
         return all(word in page for word in words) and "Loading" not in page
 
     try:
-        wait_for(f"{words} on the {name} page", rendered, timeout=90, interval=0.5,
-                 diagnose=lambda: browser.execute_script("return document.body.innerText"))
+        wait_for(
+            f"{words} on the {name} page",
+            rendered,
+            timeout=90,
+            interval=0.5,
+            diagnose=lambda: browser.execute_script("return document.body.innerText"),
+        )
         for asset in assets:
             shown = browser.find_elements(By.XPATH, f"//*[normalize-space(text())='{asset}']")
             assert any(element.is_displayed() for element in shown), f"{asset} not displayed on {name}"
@@ -311,9 +320,13 @@ def failure_messages(api: GraphQL, run_id: str) -> list[str]:
     """What a failed run's steps said, for the assertion's message."""
     events = api(RUN_FAILURES, runId=run_id)["runOrError"]["eventConnection"]["events"]
     return [
-        " / ".join([event.get("stepKey") or "", event["error"]["message"], *(c["message"] for c in event["error"]["causes"])])
-        if "error" in event else event.get("message", "")
-        for event in events if event
+        " / ".join(
+            [event.get("stepKey") or "", event["error"]["message"], *(c["message"] for c in event["error"]["causes"])]
+        )
+        if "error" in event
+        else event.get("message", "")
+        for event in events
+        if event
     ]
 
 
@@ -344,12 +357,18 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     repo = wait_for("the code location to load", lambda: location(api), timeout=90, diagnose=prod.logs)
     queue = api(INSTANCE)["instance"]
     limits = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())["concurrency"]["runs"]
-    assert queue["runQueuingSupported"] and queue["runQueueConfig"]["maxConcurrentRuns"] == limits["max_concurrent_runs"]
+    assert (
+        queue["runQueuingSupported"] and queue["runQueueConfig"]["maxConcurrentRuns"] == limits["max_concurrent_runs"]
+    )
     assert "dagster/partition" in queue["runQueueConfig"]["tagConcurrencyLimitsYaml"]
 
     # The daemon's sensor creates a partition per registered competition and syncs each at once.
-    wait_for("the sensor to create both partitions", lambda: partition_keys(api) == {TITANIC, ORBIT}, 120,
-             diagnose=lambda: f"partitions: {partition_keys(api)}\n{prod.logs()}")
+    wait_for(
+        "the sensor to create both partitions",
+        lambda: partition_keys(api) == {TITANIC, ORBIT},
+        120,
+        diagnose=lambda: f"partitions: {partition_keys(api)}\n{prod.logs()}",
+    )
 
     def sensor_runs_created():
         found = [run for run in runs(api) if run["tags"].get("dagster/sensor_name") == SENSOR]
@@ -370,7 +389,10 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     assert all(r["kaggle_lb/trigger"] == "schedule" for r in requests)
     result = api(
         LAUNCH_MULTIPLE,
-        params=[execution_params(repo, tags, request["runConfigYaml"]) for tags, request in zip(requests, evaluation["runRequests"])],
+        params=[
+            execution_params(repo, tags, request["runConfigYaml"])
+            for tags, request in zip(requests, evaluation["runRequests"])
+        ],
     )["launchMultipleRuns"]
     assert result["__typename"] == "LaunchMultipleRunsResult", result
     schedule_run_ids = {launched(r) for r in result["launchMultipleRunsResult"]}
@@ -388,6 +410,7 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     for run_id in schedule_run_ids:
         slug = next(r["tags"]["dagster/partition"] for r in runs(api) if r["runId"] == run_id)
         assert finished[run_id]["materialized"] == sorted((asset, slug) for asset in ASSETS), finished[run_id]
+
     def all_passed():
         # The webserver computes the partitions' states as it is asked, from the event log.
         statuses = check_statuses(api)
@@ -447,9 +470,7 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     }
     assert nodes["user_match_keys"]["groupName"] == "users"
     assert all(nodes[name]["groupName"] == "leaderboard" and JOB in nodes[name]["jobNames"] for name in ASSETS)
-    declared = {
-        (key.asset_key.path[-1], key.name) for key in defs.resolve_asset_graph().asset_check_keys
-    }
+    declared = {(key.asset_key.path[-1], key.name) for key in defs.resolve_asset_graph().asset_check_keys}
     shown = {
         (name, check["name"])
         for name, node in nodes.items()
@@ -465,24 +486,40 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     lineage = f"/locations/{repo['repositoryLocationName']}/asset-groups/leaderboard"
     with chromium(tmp_path / "chromium-profile") as browser:
         show(browser, prod, "lineage", lineage, [*ASSETS, "100% filled", "5 / 5 Passed"], ASSETS)
-        show(browser, prod, "matched_entries-partitions", "/assets/matched_entries?view=partitions",
-             [TITANIC, ORBIT, "Materialized (2)"], ["matched_entries"])
+        show(
+            browser,
+            prod,
+            "matched_entries-partitions",
+            "/assets/matched_entries?view=partitions",
+            [TITANIC, ORBIT, "Materialized (2)"],
+            ["matched_entries"],
+        )
 
     # A bad board (a TeamId on two rows) for orbit: its blocking check fails on its partition, and
     # its standings stay as they were.
     header, first, *rest = prod.boards[ORBIT].decode("utf-8-sig").splitlines(keepends=True)
     prod.fake_kaggle.set_board(ORBIT, ("\ufeff" + header + first + first + "".join(rest)).encode())
     bad_id = launched(api(LAUNCH, params=execution_params(repo, {"dagster/partition": ORBIT}))["launchRun"])
-    bad = wait_for("the bad board's run", lambda: next(
-        (r for r in runs(api) if r["runId"] == bad_id and r["status"] in TERMINAL), None), 120, diagnose=prod.logs)
+    bad = wait_for(
+        "the bad board's run",
+        lambda: next((r for r in runs(api) if r["runId"] == bad_id and r["status"] in TERMINAL), None),
+        120,
+        diagnose=prod.logs,
+    )
     assert bad["status"] == "FAILURE"
     assert check_statuses(api)[("validated_leaderboard", "unique_team_ids_check")]["failedPartitions"] == [ORBIT]
     assert site_rows(prod.site, ORBIT) == orbit_before
     prod.fake_kaggle.set_board(ORBIT, prod.boards[ORBIT])
 
     with chromium(tmp_path / "chromium-profile") as browser:
-        show(browser, prod, "failing-check", "/assets/validated_leaderboard?view=checks&checkDetail=unique_team_ids_check",
-             ["unique_team_ids_check", "Failed", "TeamId value(s) appear on more than one row"], ["validated_leaderboard"])
+        show(
+            browser,
+            prod,
+            "failing-check",
+            "/assets/validated_leaderboard?view=checks&checkDetail=unique_team_ids_check",
+            ["unique_team_ids_check", "Failed", "TeamId value(s) appear on more than one row"],
+            ["validated_leaderboard"],
+        )
 
     elapsed = time.monotonic() - started
     print(f"production end-to-end: {elapsed:.0f}s after the processes started")

@@ -1,6 +1,5 @@
 """Shared pieces of the hardening tests: a site with users, and syncs through the real assets."""
 
-
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 
@@ -28,7 +27,6 @@ def site(database: DatabaseResource) -> DatabaseResource:
         registry.add_competition(conn, database.tables, SLUG, "Demo")
         registry.import_users(conn, database.tables, [("alice", None), ("bob", None), ("carol", None)])
     return database
-
 
 
 class AssetSync:

@@ -166,7 +166,9 @@ def test_a_user_deleted_while_the_sync_runs_simply_gets_no_entry(sync, site, exp
 
     def delete_dave_after_the_users_were_read(conn, cursor, statement, parameters, context, executemany):
         # The board's users, read through the key index (not the key refresh before it).
-        reads_users = statement.lstrip().startswith("SELECT") and "json_values" in statement and "user_match_keys" in statement
+        reads_users = (
+            statement.lstrip().startswith("SELECT") and "json_values" in statement and "user_match_keys" in statement
+        )
         if not deleted and on_database(conn, site) and reads_users:
             deleted.append(statement)
             # Another connection, committed at once: the site deleting the account mid-sync.
@@ -219,8 +221,9 @@ def test_the_driver_error_of_a_lost_connection_is_what_the_caller_sees(site):
     assert dump_entries(site) == []
 
 
-def _hold_the_competitions_lock(database: DatabaseResource, take: threading.Event, taken: threading.Event,
-                                release: threading.Event) -> None:
+def _hold_the_competitions_lock(
+    database: DatabaseResource, take: threading.Event, taken: threading.Event, release: threading.Event
+) -> None:
     """Another writer: on `take`, hold what the sync's write must wait for until `release` (or 30 s),
     on a connection of its own: the competition's kaggle_lb_syncs row, or SQLite's write lock."""
     other = create_engine(database.sqlalchemy_url)
@@ -253,7 +256,11 @@ def test_a_sync_waiting_on_another_writers_lock_gives_up_within_the_bound_and_wr
 
     def lock_before_the_write(conn, cursor, statement, parameters, context, executemany):
         # The write's first statement takes the competition's lock: another writer got there first.
-        if not take.is_set() and on_database(conn, site) and statement.lstrip().startswith("INSERT INTO kaggle_lb_syncs"):
+        if (
+            not take.is_set()
+            and on_database(conn, site)
+            and statement.lstrip().startswith("INSERT INTO kaggle_lb_syncs")
+        ):
             take.set()
             assert taken.wait(30)
             waited.append(time.monotonic())

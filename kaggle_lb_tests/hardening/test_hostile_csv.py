@@ -66,9 +66,9 @@ def test_a_later_row_longer_than_the_header_is_a_format_error():
 
 def test_columns_in_another_order_parse_by_name():
     content = (
-        "TeamMemberUserNames,Score,TeamName,Rank,SubmissionCount,TeamId,LastSubmissionDate\n"
-        '"alice,bob",0.5,Team A,1,3,10,2026-01-01 00:00:00\n'
-    ).encode()
+        b"TeamMemberUserNames,Score,TeamName,Rank,SubmissionCount,TeamId,LastSubmissionDate\n"
+        b'"alice,bob",0.5,Team A,1,3,10,2026-01-01 00:00:00\n'
+    )
     [row] = parse_leaderboard(content, SLUG).to_dict("records")
     assert (row["rank"], row["team_id"], row["team_name"], row["member_usernames"]) == (1, 10, "Team A", "alice,bob")
 
@@ -122,7 +122,9 @@ def test_an_error_quoting_a_huge_header_is_cut():
 
 
 def test_the_team_name_limit_is_the_columns_length():
-    assert built_in_metadata(BUILT_IN).tables["leaderboard_entries"].c.kaggle_team_name.type.length == MAX_TEAM_NAME_CHARS
+    assert (
+        built_in_metadata(BUILT_IN).tables["leaderboard_entries"].c.kaggle_team_name.type.length == MAX_TEAM_NAME_CHARS
+    )
     assert own_metadata().tables["kaggle_lb_standings"].c.team_name.type.length == MAX_TEAM_NAME_CHARS
 
 
@@ -198,8 +200,19 @@ def current_standings(database) -> dict[str, int]:
         (board("1,10,a,2026-01-01 00:00:00,0.5,3000000000,alice"), "less_than_or_equal_to(2147483647)"),
     ],
     ids=[
-        "wrong-columns", "duplicate-team-id", "score", "rank", "feb-30", "25-61", "nul", "extra-field", "latin1",
-        "long-name", "minus-zero-rank", "rank-over-int32", "submissions-over-int32",
+        "wrong-columns",
+        "duplicate-team-id",
+        "score",
+        "rank",
+        "feb-30",
+        "25-61",
+        "nul",
+        "extra-field",
+        "latin1",
+        "long-name",
+        "minus-zero-rank",
+        "rank-over-int32",
+        "submissions-over-int32",
     ],
 )
 def test_a_hostile_board_fails_validation_and_keeps_the_standings(sync, site, exports, content, error):

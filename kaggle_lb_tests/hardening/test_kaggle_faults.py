@@ -24,7 +24,6 @@ from dagster import DagsterEventType
 from kagglesdk import get_access_token_from_env
 
 from kaggle_lb.errors import MAX_CAUSE_CHARS, LeaderboardDownloadError
-from kaggle_lb.resources import kaggle_api
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.fake_kaggle import (
@@ -211,10 +210,14 @@ def test_a_token_file_is_read_as_the_kaggle_client_reads_it(fake_kaggle, tmp_pat
     assert [r.auth for r in fake_kaggle.requests] == ["bearer"]  # the file's token, not its path
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda path: path.write_text(" \n"), "which is empty"),
-    (lambda path: path.mkdir(), "which cannot be read: Is a directory"),
-], ids=["empty", "directory"])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda path: path.write_text(" \n"), "which is empty"),
+        (lambda path: path.mkdir(), "which cannot be read: Is a directory"),
+    ],
+    ids=["empty", "directory"],
+)
 def test_a_token_file_that_holds_no_token_is_a_clear_error(fake_kaggle, tmp_path, make, expected):
     token_file = tmp_path / "access_token"
     make(token_file)
@@ -268,17 +271,43 @@ def _many_members():
 @pytest.mark.parametrize(
     "status, make_body, headers, expected, longest",
     [
-        (404, lambda: json.dumps({"code": 404, "message": "x" * 60_000}).encode(),
-         {"Content-Type": "application/json"}, "(Kaggle said: xxxx", 300),
-        (200, lambda: json.dumps({"error": {"code": 403, "message": "x" * 60_000}}).encode(),
-         {"Content-Type": "application/json"}, "(Kaggle said: xxxx", 400),
-        (200, lambda: json.dumps({"data": "x" * 60_000}).encode(),
-         {"Content-Type": "application/json"}, "Kaggle sent JSON instead of the leaderboard ZIP", 300),
+        (
+            404,
+            lambda: json.dumps({"code": 404, "message": "x" * 60_000}).encode(),
+            {"Content-Type": "application/json"},
+            "(Kaggle said: xxxx",
+            300,
+        ),
+        (
+            200,
+            lambda: json.dumps({"error": {"code": 403, "message": "x" * 60_000}}).encode(),
+            {"Content-Type": "application/json"},
+            "(Kaggle said: xxxx",
+            400,
+        ),
+        (
+            200,
+            lambda: json.dumps({"data": "x" * 60_000}).encode(),
+            {"Content-Type": "application/json"},
+            "Kaggle sent JSON instead of the leaderboard ZIP",
+            300,
+        ),
         (200, lambda: b"<html>" + b"x" * 2**20, {"Content-Type": "text/html"}, "bytes of text/html starting", 400),
         (200, lambda: b"<html>", {"Content-Type": "text/html; " + "x" * 60_000}, "bytes of text/html", 400),
-        (200, _many_members, {}, "the leaderboard ZIP holds no CSV file (members: ['readme-00000.txt'", MAX_CAUSE_CHARS),
-        (200, lambda: zip_of({"x" * 300 + ".csv": GOOD_BOARD}), {},
-         "the leaderboard ZIP's CSV member has a name of 304 characters, over the limit of 255", 300),
+        (
+            200,
+            _many_members,
+            {},
+            "the leaderboard ZIP holds no CSV file (members: ['readme-00000.txt'",
+            MAX_CAUSE_CHARS,
+        ),
+        (
+            200,
+            lambda: zip_of({"x" * 300 + ".csv": GOOD_BOARD}),
+            {},
+            "the leaderboard ZIP's CSV member has a name of 304 characters, over the limit of 255",
+            300,
+        ),
     ],
     ids=["json-404", "nested-json-403", "json-without-error", "html", "content-type", "20000-members", "member-name"],
 )
@@ -429,7 +458,7 @@ def test_nested_json_rate_limit_in_a_200_is_retried_honouring_retry_after(fake_k
     "payload, expected",
     [
         ({"code": "NOT_FOUND", "message": "gone"}, "Kaggle sent an error body the kaggle client cannot read"),
-        ({"error": {"code": 200}}, "Kaggle sent JSON instead of the leaderboard ZIP: '{\"error\": {\"code\": 200}}'"),
+        ({"error": {"code": 200}}, 'Kaggle sent JSON instead of the leaderboard ZIP: \'{"error": {"code": 200}}\''),
         ({"url": "https://example.com/board.zip"}, "Kaggle sent JSON instead of the leaderboard ZIP"),
     ],
     ids=["string-code", "code-below-400", "no-error"],

@@ -139,7 +139,9 @@ def environment(database_kind, database_url, fake_kaggle, credentials, dagster_h
     return markers
 
 
-def test_no_secret_reaches_output_logs_runs_events_or_files(environment, fake_kaggle, credentials, dagster_home, tmp_path):
+def test_no_secret_reaches_output_logs_runs_events_or_files(
+    environment, fake_kaggle, credentials, dagster_home, tmp_path
+):
     markers = environment
     echoing = {f"comp-{name}": answer for name, answer in ECHOING_ANSWERS.items() if name != "json-500"}
     fake_kaggle.set_board("comp-ok", GOOD_BOARD)
@@ -158,7 +160,9 @@ def test_no_secret_reaches_output_logs_runs_events_or_files(environment, fake_ka
     # imported, which an earlier test may have done in this one.
     sync = subprocess.run(
         [sys.executable, "-c", "from kaggle_lb.cli import main; main()", "sync", "--source", "kaggle"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     standings = runner.invoke(main, ["standings", "comp-ok", "--json"], catch_exceptions=False)
 
@@ -177,7 +181,10 @@ def test_no_secret_reaches_output_logs_runs_events_or_files(environment, fake_ka
     assert not leaks(sync.stdout + sync.stderr + standings.output, markers)
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        assert {run.tags.get("dagster/partition") for run in runs if run.job_name == "leaderboard_sync_job"} == {"comp-ok", *echoing}
+        assert {run.tags.get("dagster/partition") for run in runs if run.job_name == "leaderboard_sync_job"} == {
+            "comp-ok",
+            *echoing,
+        }
         for run in runs:
             # The run holds its config and tags; every event its metadata and any error text.
             assert not leaks(serialize_value(run), markers)

@@ -18,8 +18,22 @@ SLUG = "prop-comp"
 HEADER = ["Rank", "TeamId", "TeamName", "LastSubmissionDate", "Score", "SubmissionCount", "TeamMemberUserNames"]
 # Few names, many spellings of each: case, surrounding spaces, names that only Unicode folding
 # would equate (ß / SS, É / é, the ﬁ ligature / fi).
-NAMES = ["ana", "Ana", " ANA ", "bob", "BOB", "b0b", "straße", "STRASSE", "Élodie", "élodie", "zoë", "x",
-         "\ufb01ona", "FIONA"]
+NAMES = [
+    "ana",
+    "Ana",
+    " ANA ",
+    "bob",
+    "BOB",
+    "b0b",
+    "straße",
+    "STRASSE",
+    "Élodie",
+    "élodie",
+    "zoë",
+    "x",
+    "\ufb01ona",
+    "FIONA",
+]
 DATES = ["2026-01-01 00:00:00", "2026-02-28 23:59:59", "2025-06-15 12:30:00"]
 
 
@@ -107,15 +121,26 @@ def database(tmp_path_factory):
 def stored_entries(database: DatabaseResource, competition_id: int) -> dict[int, tuple]:
     e = database.tables.entries
     query = select(
-        e.c.user_id, e.c.rank, e.c.score, e.c.kaggle_team_id, e.c.kaggle_team_name,
-        e.c.submission_count, e.c.submission_date,
+        e.c.user_id,
+        e.c.rank,
+        e.c.score,
+        e.c.kaggle_team_id,
+        e.c.kaggle_team_name,
+        e.c.submission_count,
+        e.c.submission_date,
     ).where(e.c.competition_id == competition_id)
     with database.begin() as conn:
         rows = conn.execute(query).all()
     assert len({row.user_id for row in rows}) == len(rows), "a user has two entries"
     return {
-        row.user_id: (row.rank, row.score, row.kaggle_team_id, row.kaggle_team_name, row.submission_count,
-                      row.submission_date.strftime("%Y-%m-%d %H:%M:%S"))
+        row.user_id: (
+            row.rank,
+            row.score,
+            row.kaggle_team_id,
+            row.kaggle_team_name,
+            row.submission_count,
+            row.submission_date.strftime("%Y-%m-%d %H:%M:%S"),
+        )
         for row in rows
     }
 
@@ -166,13 +191,36 @@ def test_entries_follow_the_matching_rules_and_a_repeat_writes_nothing(database,
 
 def test_the_reference_follows_the_documented_rules():
     # The oracle itself, on a hand-checked case, so a wrong oracle cannot agree with a wrong matcher.
-    users = {1: ("ana", None), 2: ("bob", "  "), 3: ("carol", "Straße"), 4: ("dave", "nobody"),
-             5: ("erin", " X"), 6: ("x", None), 7: ("fay", "\ufb01ona")}
+    users = {
+        1: ("ana", None),
+        2: ("bob", "  "),
+        3: ("carol", "Straße"),
+        4: ("dave", "nobody"),
+        5: ("erin", " X"),
+        6: ("x", None),
+        7: ("fay", "\ufb01ona"),
+    }
     rows = [
         {"rank": 0, "team_id": 1, "team_name": "ana", "date": DATES[0], "score": 1.0, "count": 1, "members": "ana"},
         {"rank": 2, "team_id": 9, "team_name": "t3", "date": DATES[0], "score": 0.5, "count": 1, "members": "ana"},
-        {"rank": 2, "team_id": 5, "team_name": "t", "date": DATES[0], "score": 0.5, "count": None, "members": " ANA ,STRASSE"},
-        {"rank": 2, "team_id": 3, "team_name": "t2", "date": DATES[1], "score": 0.5, "count": 2, "members": "straße,FIONA"},
+        {
+            "rank": 2,
+            "team_id": 5,
+            "team_name": "t",
+            "date": DATES[0],
+            "score": 0.5,
+            "count": None,
+            "members": " ANA ,STRASSE",
+        },
+        {
+            "rank": 2,
+            "team_id": 3,
+            "team_name": "t2",
+            "date": DATES[1],
+            "score": 0.5,
+            "count": 2,
+            "members": "straße,FIONA",
+        },
         {"rank": 3, "team_id": 7, "team_name": "Bob", "date": DATES[2], "score": 0.25, "count": 4, "members": ""},
         {"rank": 4, "team_id": 8, "team_name": "dave", "date": DATES[2], "score": 0.1, "count": 4, "members": "x"},
     ]
@@ -184,4 +232,3 @@ def test_the_reference_follows_the_documented_rules():
         2: (3, 0.25, 7, "Bob", 4, DATES[2]),  # a blank Kaggle username falls back to the username
         # erin (Kaggle username " X") and x share the key x: neither is credited for team 8.
     }
-

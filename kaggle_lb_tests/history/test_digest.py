@@ -14,8 +14,13 @@ from kaggle_lb_tests.quality.test_alerts import receiver  # noqa: F401 (a fixtur
 
 @pytest.fixture
 def digest_sync(instance, site, exports, tmp_path, receiver, monkeypatch):  # noqa: F811
-    sync = Sync(instance, site, LocalExportsResource(directory=str(exports)), tmp_path,
-                digest=DigestResource(urls=receiver.apprise_url, top=3))
+    sync = Sync(
+        instance,
+        site,
+        LocalExportsResource(directory=str(exports)),
+        tmp_path,
+        digest=DigestResource(urls=receiver.apprise_url, top=3),
+    )
     day = {"period": "2026-12-01"}
     monkeypatch.setattr(digest_asset, "period_of", lambda moment: day["period"])
     sync.day = day
@@ -33,7 +38,9 @@ def post_digest(sync):
 
 
 def test_the_digest_is_sent_once_a_period_with_the_movers_and_not_when_nothing_changed(
-    digest_sync, exports, receiver  # noqa: F811
+    digest_sync,
+    exports,
+    receiver,  # noqa: F811
 ):
     (exports / "demo-comp.csv").write_bytes(BOARDS[0])
     digest_sync()
@@ -57,8 +64,13 @@ def test_the_digest_is_sent_once_a_period_with_the_movers_and_not_when_nothing_c
     (exports / "demo-comp.csv").write_bytes(BOARDS[2])
     digest_sync()
     # A fresh set of definitions, as after a daemon restart: the state is in kaggle_lb_digests.
-    restarted = Sync(digest_sync.instance, digest_sync.database, digest_sync.source, exports.parent,
-                     digest=DigestResource(urls=receiver.apprise_url, top=3))
+    restarted = Sync(
+        digest_sync.instance,
+        digest_sync.database,
+        digest_sync.source,
+        exports.parent,
+        digest=DigestResource(urls=receiver.apprise_url, top=3),
+    )
     assert post_digest(restarted)["sent"].value is True
     (second,) = receiver.take()
     assert second["title"] == "Demo: standings, 2026-12-02"
@@ -74,8 +86,13 @@ def test_the_digest_is_sent_once_a_period_with_the_movers_and_not_when_nothing_c
 def test_an_undelivered_digest_is_sent_by_the_next_run(digest_sync, exports, receiver):  # noqa: F811
     (exports / "demo-comp.csv").write_bytes(BOARDS[0])
     digest_sync()
-    unreachable = Sync(digest_sync.instance, digest_sync.database, digest_sync.source, exports.parent,
-                       digest=DigestResource(urls="json://127.0.0.1:9/nowhere"))
+    unreachable = Sync(
+        digest_sync.instance,
+        digest_sync.database,
+        digest_sync.source,
+        exports.parent,
+        digest=DigestResource(urls="json://127.0.0.1:9/nowhere"),
+    )
     failed = unreachable.defs.resolve_job_def("standings_digest_job").execute_in_process(
         partition_key="demo-comp", instance=unreachable.instance, raise_on_error=False
     )

@@ -28,8 +28,10 @@ def history(sync) -> list[tuple]:
     with sync.database.begin() as conn:
         competition = registry.get_competition(conn, sync.database.tables, "demo-comp")
         rows = read_history(conn, sync.database.tables, competition.id)
-    return [(r["username"], r["change"], r["old_rank"], r["new_rank"], r["old_score"], r["new_score"], r["board"])
-            for r in rows]
+    return [
+        (r["username"], r["change"], r["old_rank"], r["new_rank"], r["old_score"], r["new_score"], r["board"])
+        for r in rows
+    ]
 
 
 def rank_changes(sync) -> dict[str, int | None]:
@@ -50,7 +52,7 @@ def test_a_sequence_of_boards_writes_the_changes_a_person_would(sync, exports):
         path.write_bytes(content)
         sync()
         rows = history(sync)
-        written.append(rows[sum(map(len, written)):])
+        written.append(rows[sum(map(len, written)) :])
         if number == 0:
             assert rank_changes(sync) == {"alice": None, "bob": None, "carol_site": None, "erin": None}
         if number == 1:
@@ -59,8 +61,12 @@ def test_a_sequence_of_boards_writes_the_changes_a_person_would(sync, exports):
             # A move of score alone is a change of 0 places; erin is gone.
             assert rank_changes(sync) == {"carol_site": 1, "alice": 0, "bob": 0}
 
-    entered = [("alice", "entered", None, 1, None, 0.95, "public"), ("bob", "entered", None, 1, None, 0.95, "public"),
-               ("carol_site", "entered", None, 2, None, 0.90, "public"), ("erin", "entered", None, 3, None, 0.85, "public")]
+    entered = [
+        ("alice", "entered", None, 1, None, 0.95, "public"),
+        ("bob", "entered", None, 1, None, 0.95, "public"),
+        ("carol_site", "entered", None, 2, None, 0.90, "public"),
+        ("erin", "entered", None, 3, None, 0.85, "public"),
+    ]
     assert sorted(written[0]) == entered
     assert sorted(written[1]) == [
         ("alice", "moved", 1, 2, 0.95, 0.95, "public"),
@@ -89,7 +95,9 @@ def test_unchanged_polls_add_no_history(sync, exports):
 def test_a_new_team_name_or_submission_count_alone_is_no_move(sync, exports):
     (exports / "demo-comp.csv").write_bytes(BOARDS[0])
     sync()
-    renamed = BOARDS[0].replace(b'"Team Alpha","2026-11-01 10:00:00",0.95,4', b'"Alpha Prime","2026-11-01 10:00:00",0.95,9')
+    renamed = BOARDS[0].replace(
+        b'"Team Alpha","2026-11-01 10:00:00",0.95,4', b'"Alpha Prime","2026-11-01 10:00:00",0.95,9'
+    )
     (exports / "demo-comp.csv").write_bytes(renamed)
     sync()
     assert sync.entries()["alice"] == (1, "Alpha Prime")

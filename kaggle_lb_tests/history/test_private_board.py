@@ -9,6 +9,7 @@ from kaggle_lb.storage.standings_read import read_standings
 from kaggle_lb_tests.fake_kaggle import DOWNLOAD_LEADERBOARD_PATH, GET_LEADERBOARD_PATH
 from kaggle_lb_tests.history.test_history import history, history_rows
 from kaggle_lb_tests.pipeline import BOARD, Sync
+
 # The Dagster instance on the same kind of database as the site, as the alert tests have it.
 from kaggle_lb_tests.quality.test_alerts import Alerting, instance, receiver  # noqa: F401 (fixtures)
 
@@ -20,8 +21,12 @@ def row(team_id, name, score):
 # The download (BOARD): Team Alpha (alice, bob) 0.95, carol 0.90, a benchmark, Dave Solo 0.85.
 PUBLIC_VIEW = [row(101, "Team Alpha", "0.95"), row(102, "carol", "0.90"), row(104, "Dave Solo", "0.85")]
 # The private board: carol first, the team third, and a team the download does not have.
-PRIVATE_VIEW = [row(102, "carol", "0.93"), row(104, "Dave Solo", "0.91"), row(101, "Team Alpha", "0.88"),
-                row(999, "Ghost Team", "0.80")]
+PRIVATE_VIEW = [
+    row(102, "carol", "0.93"),
+    row(104, "Dave Solo", "0.91"),
+    row(101, "Team Alpha", "0.88"),
+    row(999, "Ghost Team", "0.80"),
+]
 
 
 @pytest.fixture
@@ -48,12 +53,15 @@ def test_the_standings_switch_to_the_private_board_once(kaggle_sync, fake_kaggle
     alerting = Alerting(kaggle_sync.instance, site, receiver)
     first = kaggle_sync()
     assert standings(kaggle_sync) == {
-        "alice": (1, 0.95, "public", None), "bob": (1, 0.95, "public", None), "carol_site": (2, 0.90, "public", None),
+        "alice": (1, 0.95, "public", None),
+        "bob": (1, 0.95, "public", None),
+        "carol_site": (2, 0.90, "public", None),
     }
     assert metadata(first, "matched_entries")["switched_to_private_board"] is False
     # While the view is the public board, one page of it is all that is read.
     assert [(r.path, r.body.get("pageToken")) for r in fake_kaggle.requests] == [
-        (DOWNLOAD_LEADERBOARD_PATH, None), (GET_LEADERBOARD_PATH, None),
+        (DOWNLOAD_LEADERBOARD_PATH, None),
+        (GET_LEADERBOARD_PATH, None),
     ]
     alerting.tick()
     assert receiver.take() == []
@@ -63,10 +71,14 @@ def test_the_standings_switch_to_the_private_board_once(kaggle_sync, fake_kaggle
     switched = kaggle_sync()
 
     assert standings(kaggle_sync) == {
-        "carol_site": (1, 0.93, "private", 1), "alice": (3, 0.88, "private", -2), "bob": (3, 0.88, "private", -2),
+        "carol_site": (1, 0.93, "private", 1),
+        "alice": (3, 0.88, "private", -2),
+        "bob": (3, 0.88, "private", -2),
     }
     assert [(r.path, r.body.get("pageToken"), r.body.get("pageSize")) for r in fake_kaggle.requests] == [
-        (DOWNLOAD_LEADERBOARD_PATH, None, None), (GET_LEADERBOARD_PATH, None, 2), (GET_LEADERBOARD_PATH, "2", 2),
+        (DOWNLOAD_LEADERBOARD_PATH, None, None),
+        (GET_LEADERBOARD_PATH, None, 2),
+        (GET_LEADERBOARD_PATH, "2", 2),
     ]
     validated = metadata(switched, "validated_leaderboard")
     assert validated["board"] == "private"

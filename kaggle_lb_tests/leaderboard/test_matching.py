@@ -61,8 +61,12 @@ def test_names_fold_as_kaggle_usernames_do_ascii_case_only():
             "5,14,E,2025-01-01 00:00:00,0.5,1, ZOË ",
         ),
         users(
-            (1, "straße", None), (2, "\ufb01ona", None), (3, "kel", "\u212aelvin"), (4, "élodie", None),
-            (5, "zoe", "ZOË"), (6, "Strasse", "STRASSE "),
+            (1, "straße", None),
+            (2, "\ufb01ona", None),
+            (3, "kel", "\u212aelvin"),
+            (4, "élodie", None),
+            (5, "zoe", "ZOË"),
+            (6, "Strasse", "STRASSE "),
         ),
     )
     assert credited(result) == {5: 5, 6: 1}
@@ -77,8 +81,15 @@ def test_a_name_claimed_by_several_site_users_credits_none_of_them():
             "2,11,B,2025-01-01 00:00:00,0.8,1,carol",
         ),
         users(
-            (1, "alice", None), (2, "Alice", None), (3, " alice ", None), (4, "mallory", "ALICE"),
-            (5, "bob", None), (6, "carol", None), (7, "carla", "carol"), (8, "dan", "eve"), (9, "eve", None),
+            (1, "alice", None),
+            (2, "Alice", None),
+            (3, " alice ", None),
+            (4, "mallory", "ALICE"),
+            (5, "bob", None),
+            (6, "carol", None),
+            (7, "carla", "carol"),
+            (8, "dan", "eve"),
+            (9, "eve", None),
         ),
     )
     assert credited(result) == {5: 1}
@@ -249,9 +260,7 @@ def test_empty_users():
 
 def test_kaggle_usernames_all_nan():
     # A column of nothing but NaN (float dtype) must not break the string handling.
-    site_users = pd.DataFrame(
-        {"user_id": [1, 2], "username": ["alice", None], "kaggle_username": [float("nan")] * 2}
-    )
+    site_users = pd.DataFrame({"user_id": [1, 2], "username": ["alice", None], "kaggle_username": [float("nan")] * 2})
     result = match_entries(board("1,10,A,2025-01-01 00:00:00,0.9,1,alice"), site_users)
     assert credited(result) == {1: 1}
 

@@ -88,13 +88,67 @@ def test_current_exports_take_the_arrow_reading_with_the_exact_readings_result(p
 
 # Cells the two readings could disagree on: padding, signs, other digits, hex, overflow, odd dates,
 # zeros written otherwise (not a benchmark's rank), and values past the stored INTEGER.
-INTEGER_CELLS = ["1", "7", "007", " 5", "5 ", "+5", "-5", "0x10", "1_0", "1.0", "", "١٢", "9" * 18, "9" * 19,
-                 "0", "-0", "00", "+0", " 0", "2147483647", "2147483648", "3000000000"]
-SCORE_CELLS = ["0.5", " 0.25", "1e3", "-0", "inf", "nan", "", "abc", "0x1p3", "1_000", "0.1000000000000000055511",
-               ".5", "5.", "-.5", "-", ".", "1.2.3", "0.123456789012", "0.1234567890123457", "12345678901234567"]
-DATE_CELLS = ["2026-01-01 00:00:00", " 2026-01-01 00:00:00", "2026-1-1 0:0:0", "2026-02-30 00:00:00",
-              "2026-01-01", "2026-01-01T00:00:00", "2026-01-01 23:59:60", "", "2026-01-01 00:00:00Z",
-              "2026-01-01 00:00:00.5", "2024-02-29 12:00:00", "1677-09-21 00:12:43", "2026-01-01 24:00:00"]
+INTEGER_CELLS = [
+    "1",
+    "7",
+    "007",
+    " 5",
+    "5 ",
+    "+5",
+    "-5",
+    "0x10",
+    "1_0",
+    "1.0",
+    "",
+    "١٢",
+    "9" * 18,
+    "9" * 19,
+    "0",
+    "-0",
+    "00",
+    "+0",
+    " 0",
+    "2147483647",
+    "2147483648",
+    "3000000000",
+]
+SCORE_CELLS = [
+    "0.5",
+    " 0.25",
+    "1e3",
+    "-0",
+    "inf",
+    "nan",
+    "",
+    "abc",
+    "0x1p3",
+    "1_000",
+    "0.1000000000000000055511",
+    ".5",
+    "5.",
+    "-.5",
+    "-",
+    ".",
+    "1.2.3",
+    "0.123456789012",
+    "0.1234567890123457",
+    "12345678901234567",
+]
+DATE_CELLS = [
+    "2026-01-01 00:00:00",
+    " 2026-01-01 00:00:00",
+    "2026-1-1 0:0:0",
+    "2026-02-30 00:00:00",
+    "2026-01-01",
+    "2026-01-01T00:00:00",
+    "2026-01-01 23:59:60",
+    "",
+    "2026-01-01 00:00:00Z",
+    "2026-01-01 00:00:00.5",
+    "2024-02-29 12:00:00",
+    "1677-09-21 00:12:43",
+    "2026-01-01 24:00:00",
+]
 TEXT_CELLS = ["a", " A ", "a, b", 'q"uote', "line\nbreak", "NA", "", "起于青萍", "x" * (MAX_TEAM_NAME_CHARS + 1)]
 MEMBER_CELLS = ["a", "a, b", " B ", "", " ", "del=e8cc"]
 BOMS = [b"", b"", b"", codecs.BOM_UTF8, codecs.BOM_UTF8 * 2]
@@ -183,9 +237,7 @@ def test_orbit_wars_benchmark_row_has_no_members():
 
 
 def test_house_prices_values():
-    board = parse_fixture(
-        "house-prices-advanced-regression-techniques-publicleaderboard-2025-07-07T16_40_20.csv"
-    )
+    board = parse_fixture("house-prices-advanced-regression-techniques-publicleaderboard-2025-07-07T16_40_20.csv")
     benchmark = row(board, 365313)
     assert benchmark["rank"] == 0
     assert benchmark["team_name"] == "Sample Submission Benchmark"
@@ -258,10 +310,10 @@ def test_bom_and_crlf_do_not_change_the_frame():
 
 def test_na_like_names_and_extra_columns_are_kept_as_text():
     content = (
-        "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames,Extra\n"
-        '1,10,NA,"2025-01-01 00:00:00",0.5,2," alice , Bob ",x\n'
-        "2,11,null,2025-01-02 03:04:05,0.4,1,,y\n"
-    ).encode()
+        b"Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames,Extra\n"
+        b'1,10,NA,"2025-01-01 00:00:00",0.5,2," alice , Bob ",x\n'
+        b"2,11,null,2025-01-02 03:04:05,0.4,1,,y\n"
+    )
     board = parse_leaderboard(content, "comp")
     assert_canonical(board)
     assert board["team_name"].tolist() == ["NA", "null"]
@@ -433,6 +485,7 @@ def test_us_dates_and_spaced_header_names_are_read():
     content = b"TeamId, TeamName ,SubmissionDate,Score \n7,A,4/29/2026 10:37:56 PM,0.5\n8,B,12/1/2025 1:02:03 AM,0.4\n"
     board = parse_leaderboard(content, "us")
     assert board["submission_date"].dt.strftime("%Y-%m-%d %H:%M:%S").tolist() == [
-        "2026-04-29 22:37:56", "2025-12-01 01:02:03",
+        "2026-04-29 22:37:56",
+        "2025-12-01 01:02:03",
     ]
     assert board["rank"].tolist() == [1, 2]

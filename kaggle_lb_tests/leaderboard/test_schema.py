@@ -6,11 +6,11 @@ from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 
 BOARD = (
-    "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
-    "1,10,a,2026-01-01 00:00:00,0.5,1,a\n"
-    "2,11,b,2026-01-01 00:00:00,0.4,1,b\n"
-    "3,12,c,2026-01-01 00:00:00,0.3,1,c\n"
-).encode()
+    b"Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
+    b"1,10,a,2026-01-01 00:00:00,0.5,1,a\n"
+    b"2,11,b,2026-01-01 00:00:00,0.4,1,b\n"
+    b"3,12,c,2026-01-01 00:00:00,0.3,1,c\n"
+)
 
 
 def test_text_columns_name_each_value_that_is_not_a_str():

@@ -128,7 +128,9 @@ def test_one_alert_on_failure_none_while_failing_one_on_recovery(sync, site, exp
     assert receiver.take() == []
 
 
-@pytest.mark.parametrize("check", ["row_count_drop_check", "scores_vary_check", "ranks_follow_scores_check", "required_columns_check"])
+@pytest.mark.parametrize(
+    "check", ["row_count_drop_check", "scores_vary_check", "ranks_follow_scores_check", "required_columns_check"]
+)
 def test_each_bad_board_sends_exactly_one_alert_and_its_fix_one_recovery(check, titanic_site, site, exports, receiver):
     # A truncated, an all-zero, a re-ordered and a column-renamed board, through the real pipeline.
     alerting = Alerting(titanic_site.instance, site, receiver)

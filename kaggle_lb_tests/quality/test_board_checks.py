@@ -74,7 +74,8 @@ def test_contested_names_are_reported_with_every_claimant():
     assert outcome.description.startswith("2 name(s) on the board are claimed by more than one site user")
     assert "'alice' by 'alice', 'Alice', ' alice ', 'mallory'; 'bo' by 'bo', 'Bo'" in outcome.description
     assert outcome.metadata == {
-        "contested_names": 2, "claims": {"alice": ["alice", "Alice", " alice ", "mallory"], "bo": ["bo", "Bo"]}
+        "contested_names": 2,
+        "claims": {"alice": ["alice", "Alice", " alice ", "mallory"], "bo": ["bo", "Bo"]},
     }
     assert outcome.sample.to_dict("records") == [
         {"name": "alice", "users": 4, "claimed_by": "'alice', 'Alice', ' alice ', 'mallory'"},
@@ -128,8 +129,10 @@ def test_board_text_in_markdown_metadata_is_text():
     assert "\\*bold\\*" in table
     assert len(table.splitlines()) == 2 + len(frame)  # a line break in a name makes no new row
     # The offending-rows sample of a check goes through the same escaping.
-    outcome = board_checks.unique_team_ids(raw(
-        '1,10,"[PHISH](https://evil.example/login)","2026-11-01 10:00:00",0.9,1,a',
-        '2,10,"a|b","2026-11-01 10:00:00",0.8,1,b',
-    ))
+    outcome = board_checks.unique_team_ids(
+        raw(
+            '1,10,"[PHISH](https://evil.example/login)","2026-11-01 10:00:00",0.9,1,a',
+            '2,10,"a|b","2026-11-01 10:00:00",0.8,1,b',
+        )
+    )
     assert not outcome.passed and "[PHISH](" not in outcome.sample_markdown()

@@ -3,7 +3,7 @@
 import json
 import logging
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import dagster as dg
@@ -24,7 +24,6 @@ SMALL_CSV = (
 )
 
 
-
 def resource(**overrides) -> KaggleApiResource:
     fields = {"username": USERNAME, "key": KEY, "max_attempts": 3, "backoff_seconds": 0.01, **overrides}
     return KaggleApiResource(**fields)
@@ -39,7 +38,7 @@ def test_returns_the_csv_bytes_exactly_as_sent(fake_kaggle, download_tmp):
     assert download.content == csv_bytes  # BOM and line endings untouched
     assert download.competition == SLUG
     assert download.file_name == "titanic-publicleaderboard-2026-11-28T10:00:00.csv"
-    assert download.downloaded_at.tzinfo == timezone.utc
+    assert download.downloaded_at.tzinfo == UTC
     [request] = fake_kaggle.requests
     assert request.method == "POST"
     assert request.path == DOWNLOAD_LEADERBOARD_PATH
@@ -132,7 +131,7 @@ def test_rate_limit_honours_retry_after_then_succeeds(fake_kaggle, sleeps, caplo
 
 def test_retry_after_as_http_date_is_capped_by_max_backoff(fake_kaggle, sleeps):
     fake_kaggle.set_board(SLUG, SMALL_CSV)
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(hours=1), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
     fake_kaggle.queue_response(SLUG, 429, headers={"Retry-After": later})
 
     resource(max_backoff_seconds=5).download_leaderboard(SLUG)

@@ -3,7 +3,7 @@
 import io
 import os
 import zipfile
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -34,7 +34,7 @@ def test_reads_a_zip_export_without_extracting_it(tmp_path, csv_bytes):
     download = LocalExportsResource(directory=str(tmp_path)).download_leaderboard(SLUG)
 
     assert (download.competition, download.file_name, download.content) == (SLUG, MEMBER, csv_bytes)
-    assert download.downloaded_at.tzinfo == timezone.utc
+    assert download.downloaded_at.tzinfo == UTC
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{SLUG}.zip"]
 
 

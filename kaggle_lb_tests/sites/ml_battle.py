@@ -3,7 +3,7 @@ seeded as the site itself would: users with and without a Kaggle username, compe
 ongoing, completed and upcoming (one with a Kaggle URL for its id, one with an id that is neither),
 registration rows, and the user-less rows its old Celery task left for Kaggle-only teams."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, MetaData, Table, create_engine, inspect, text
@@ -13,7 +13,7 @@ from kaggle_lb_tests.fixtures import ML_BATTLE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 SITE_SCHEMA = REPO / "deploy" / "sites" / "ml-battle.toml"
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 HOUSE_PRICES = "house-prices-advanced-regression-techniques"
 FCEN = "fcen-dm-2026-prediccion-precio-de-propiedades"
@@ -64,28 +64,64 @@ def load_schema(url: str) -> None:
 
 def _user(user_id: int, username: str, kaggle_username: str | None) -> dict:
     return {
-        "id": user_id, "password": "pbkdf2_sha256$600000$x$y", "last_login": None, "is_superuser": False,
-        "username": username, "first_name": "", "last_name": "", "is_staff": False, "is_active": True,
-        "date_joined": NOW, "email": f"{username}@example.org", "elo_rating": 1200, "highest_rating": 1200,
-        "competitions_participated": 0, "kaggle_username": kaggle_username, "bio": None, "avatar_url": None,
-        "created_at": NOW, "updated_at": NOW,
+        "id": user_id,
+        "password": "pbkdf2_sha256$600000$x$y",
+        "last_login": None,
+        "is_superuser": False,
+        "username": username,
+        "first_name": "",
+        "last_name": "",
+        "is_staff": False,
+        "is_active": True,
+        "date_joined": NOW,
+        "email": f"{username}@example.org",
+        "elo_rating": 1200,
+        "highest_rating": 1200,
+        "competitions_participated": 0,
+        "kaggle_username": kaggle_username,
+        "bio": None,
+        "avatar_url": None,
+        "created_at": NOW,
+        "updated_at": NOW,
     }
 
 
 def _competition(row_id: int, kaggle_id: str, status: str, higher_is_better: bool) -> dict:
     return {
-        "id": row_id, "title": f"Competition {row_id}", "description": "", "kaggle_competition_id": kaggle_id,
-        "kaggle_url": "", "start_date": NOW, "end_date": NOW, "status": status, "rating_weight": 1.0,
-        "max_submissions_per_day": 5, "evaluation_metric": "rmse", "prize_pool": "", "participants_count": 0,
-        "created_at": NOW, "updated_at": NOW, "event_id": None, "higher_is_better": higher_is_better,
-        "metric_max_value": 100000.0, "metric_min_value": 0.0, "points_for_perfect_score": 100.0,
+        "id": row_id,
+        "title": f"Competition {row_id}",
+        "description": "",
+        "kaggle_competition_id": kaggle_id,
+        "kaggle_url": "",
+        "start_date": NOW,
+        "end_date": NOW,
+        "status": status,
+        "rating_weight": 1.0,
+        "max_submissions_per_day": 5,
+        "evaluation_metric": "rmse",
+        "prize_pool": "",
+        "participants_count": 0,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "event_id": None,
+        "higher_is_better": higher_is_better,
+        "metric_max_value": 100000.0,
+        "metric_min_value": 0.0,
+        "points_for_perfect_score": 100.0,
     }
 
 
 def _entry(row_id: int, competition_id: int, user_id: int | None, rank: int, team: str | None) -> dict:
     return {
-        "id": row_id, "best_score": 0.0, "rank": rank, "submissions_count": 0, "last_submission_time": None,
-        "competition_id": competition_id, "kaggle_team_name": team, "score": 0.0, "submission_date": None,
+        "id": row_id,
+        "best_score": 0.0,
+        "rank": rank,
+        "submissions_count": 0,
+        "last_submission_time": None,
+        "competition_id": competition_id,
+        "kaggle_team_name": team,
+        "score": 0.0,
+        "submission_date": None,
         "user_id": user_id,
     }
 
@@ -106,14 +142,18 @@ def seed(url: str) -> None:
     engine = create_engine(resolve_database_url(url))
     metadata = MetaData()
     with engine.begin() as conn:
-        tables = {name: Table(name, metadata, autoload_with=conn) for name in ("users", "competitions", "leaderboard_entries")}
+        tables = {
+            name: Table(name, metadata, autoload_with=conn) for name in ("users", "competitions", "leaderboard_entries")
+        }
         conn.execute(tables["users"].insert(), [_user(i, *user) for i, user in enumerate(USERS, start=1)])
         conn.execute(tables["competitions"].insert(), [_competition(*row) for row in COMPETITIONS])
         conn.execute(tables["leaderboard_entries"].insert(), REGISTRATIONS + OLD_TASK_ROWS)
         if conn.dialect.name == "postgresql":
             # Django's identity sequences follow the explicit ids, as after rows the site made itself.
             for name in tables:
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
+                conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+                )
     engine.dispose()
 
 
@@ -128,7 +168,10 @@ def schema_snapshot(url: str) -> dict:
         inspector = inspect(conn)
         snapshot = {
             name: (
-                [(c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in inspector.get_columns(name)],
+                [
+                    (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                    for c in inspector.get_columns(name)
+                ],
                 inspector.get_pk_constraint(name),
                 sorted(str(fk) for fk in inspector.get_foreign_keys(name)),
                 sorted(str(index) for index in inspector.get_indexes(name)),

@@ -14,7 +14,15 @@ from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.resources.database import resolve_database_url
 from kaggle_lb_tests.fixtures import fixture_path
 from kaggle_lb_tests.sites import ml_battle
-from kaggle_lb_tests.sites.ml_battle import EXPORTS, FCEN, HOUSE_PRICES, OLD_TASK_ROWS, REGISTRATIONS, SITE_SCHEMA, USERS
+from kaggle_lb_tests.sites.ml_battle import (
+    EXPORTS,
+    FCEN,
+    HOUSE_PRICES,
+    OLD_TASK_ROWS,
+    REGISTRATIONS,
+    SITE_SCHEMA,
+    USERS,
+)
 
 
 @pytest.fixture
@@ -58,9 +66,7 @@ def expected_standings(slug: str) -> dict[int, tuple]:
         columns=["user_id", "username", "kaggle_username"],
     )
     matched = match_entries(board, users).entries
-    return {
-        row.user_id: (row.rank, row.score, row.kaggle_team_name) for row in matched.itertuples(index=False)
-    }
+    return {row.user_id: (row.rank, row.score, row.kaggle_team_name) for row in matched.itertuples(index=False)}
 
 
 def test_init_leaves_the_sites_tables_and_rows_exactly_as_they_were(cli, site_url):
@@ -109,8 +115,11 @@ def test_sync_writes_the_sites_leaderboard_and_owns_only_what_it_wrote(cli, site
         }
         assert credited == expected_standings(slug)
     # Spot checks against the exports themselves.
-    assert {(r["user_id"], r["rank"], r["kaggle_team_name"]) for r in rows if r["competition_id"] == 2 and r["user_id"]} == {
-        (1, 1, "SZU Bayes"), (2, 2, "MLCV"),
+    assert {
+        (r["user_id"], r["rank"], r["kaggle_team_name"]) for r in rows if r["competition_id"] == 2 and r["user_id"]
+    } == {
+        (1, 1, "SZU Bayes"),
+        (2, 2, "MLCV"),
     }
     ariel = by_id[1]  # the site's registration row, updated in place
     assert (ariel["user_id"], ariel["rank"], ariel["best_score"], ariel["submissions_count"]) == (3, 1, 68908.316, 12)
@@ -126,7 +135,9 @@ def test_sync_writes_the_sites_leaderboard_and_owns_only_what_it_wrote(cli, site
 
     # A user who leaves the board: the row kaggle-lb inserted goes, the site's registration stays.
     board = fixture_path(EXPORTS[FCEN]).read_text(encoding="utf-8-sig").splitlines(keepends=True)
-    (exports / f"{FCEN}.csv").write_text("".join(line for line in board if "rojas" not in line and "Vergini" not in line))
+    (exports / f"{FCEN}.csv").write_text(
+        "".join(line for line in board if "rojas" not in line and "Vergini" not in line)
+    )
     cli("sync", FCEN, "--source", str(exports))
     left = {row["id"]: row for row in ml_battle.entries(site_url)}
     assert left[1]["user_id"] == 3 and left[1]["rank"] == 1  # the site's row, never deleted
@@ -164,7 +175,7 @@ def test_init_names_every_problem_of_a_schema_file_that_does_not_fit(cli, site_u
     broken = tmp_path / "broken.toml"
     broken.write_text(
         SITE_SCHEMA.read_text()
-        .replace('active = "status = \'ongoing\'"', 'active = "state = \'ongoing\'"')
+        .replace("active = \"status = 'ongoing'\"", "active = \"state = 'ongoing'\"")
         .replace('best_score = "score"\n', "")
         .replace('rank = "rank"', 'rnk = "rank"')
     )
@@ -254,7 +265,9 @@ def test_a_team_name_too_long_for_the_sites_column_is_refused_by_name(cli, site_
 def test_history_rank_change_and_missing_on_the_sites_tables(cli, site_url, exports):
     cli("init")
     cli("sync", FCEN, "--source", str(exports))
-    assert [(r["change"], r["new_rank"], r["board"]) for r in json.loads(cli("history", FCEN, "ariel", "--json").stdout)] == [
+    assert [
+        (r["change"], r["new_rank"], r["board"]) for r in json.loads(cli("history", FCEN, "ariel", "--json").stdout)
+    ] == [
         ("entered", 1, "public"),
     ]
     # The registered user whose Kaggle name has a typo, with the name the board has.
@@ -271,9 +284,13 @@ def test_history_rank_change_and_missing_on_the_sites_tables(cli, site_url, expo
     assert [(r["change"], r["old_rank"], r["new_rank"]) for r in ariel] == [("entered", None, 1), ("left", 1, None)]
     top = json.loads(cli("history", FCEN, "--top", "1", "--json").stdout)
     assert [(r["username"], r["change"], r["old_rank"], r["new_rank"]) for r in top] == [
-        ("ludmila", "entered", None, 2), ("ludmila", "moved", 2, 1),
+        ("ludmila", "entered", None, 2),
+        ("ludmila", "moved", 2, 1),
     ]
-    standings = {r["username"]: (r["rank"], r["rank_change"], r["board"]) for r in json.loads(cli("standings", FCEN, "--json").stdout)}
+    standings = {
+        r["username"]: (r["rank"], r["rank_change"], r["board"])
+        for r in json.loads(cli("standings", FCEN, "--json").stdout)
+    }
     assert standings["ludmila"] == (1, 1, "public")
 
 
@@ -308,9 +325,13 @@ def test_the_private_board_reaches_the_sites_table_once(cli, site_url, fake_kagg
     for _ in range(2):
         outcome = json.loads(cli("sync", FCEN, "--json").stdout)
         assert outcome[0]["status"] == "synced", outcome
-    standings = {r["username"]: (r["rank"], r["score"], r["board"]) for r in json.loads(cli("standings", FCEN, "--json").stdout)}
+    standings = {
+        r["username"]: (r["rank"], r["score"], r["board"]) for r in json.loads(cli("standings", FCEN, "--json").stdout)
+    }
     assert standings["ludmila"] == (1, 60000.0, "private") and standings["ariel"] == (2, 61000.0, "private")
-    site_rows = {row["user_id"]: (row["rank"], row["score"]) for row in ml_battle.entries(site_url) if row["competition_id"] == 1}
+    site_rows = {
+        row["user_id"]: (row["rank"], row["score"]) for row in ml_battle.entries(site_url) if row["competition_id"] == 1
+    }
     assert site_rows[4] == (1, 60000.0) and site_rows[3] == (2, 61000.0)  # ludmila, ariel in the site's table
     moved = [r for r in json.loads(cli("history", FCEN, "ariel", "--json").stdout)]
     assert [(r["change"], r["board"]) for r in moved] == [("entered", "private")]  # first sync already private

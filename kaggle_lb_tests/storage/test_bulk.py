@@ -1,6 +1,6 @@
 """Bulk inserts: every value arrives as given, whatever the database and the chunking."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 from sqlalchemy import func, insert, select
@@ -11,7 +11,7 @@ from kaggle_lb.storage import bulk, registry
 def test_insert_rows_keeps_every_value_exactly_across_chunks(database, monkeypatch):
     monkeypatch.setattr(bulk, "_CHUNK", 2)
     tables = database.tables
-    stamp = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
+    stamp = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
     names = ['The "Best", Team', "🚀 Rocket\nTeam", "\\N", "", "Straße"]
     with database.begin() as conn:
         registry.add_competition(conn, tables, "comp")
@@ -42,10 +42,13 @@ def test_insert_rows_keeps_every_value_exactly_across_chunks(database, monkeypat
         stored = conn.execute(select(*(entries.c[column] for column in rows[0])).order_by(entries.c.rank)).all()
 
     def utc(value):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+        return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone
 
     assert [
-        {**row._asdict(), **{c: utc(row._asdict()[c]) for c in ("submission_date", "first_synced_at", "last_synced_at")}}
+        {
+            **row._asdict(),
+            **{c: utc(row._asdict()[c]) for c in ("submission_date", "first_synced_at", "last_synced_at")},
+        }
         for row in stored
     ] == rows
 
@@ -56,17 +59,18 @@ def test_timestamps_are_stored_as_sqlalchemy_itself_stores_them(database):
     A zoned one is stored in UTC (SQLAlchemy's SQLite type would keep its wall time, losing the zone)."""
     tables = database.tables
     stamps = [
-        datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc),
-        datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+        datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
         datetime(2026, 3, 1, 14, 30, 15, 5, tzinfo=timezone(timedelta(hours=2))),  # the first, zoned
     ]
     state = tables.user_keys_state
     with database.begin() as conn:
         for number, stamp in enumerate(stamps):
-            utc = stamp.astimezone(timezone.utc)
+            utc = stamp.astimezone(UTC)
             conn.execute(insert(state).values(id=100 + number, version=0, refreshed_at=utc))
-        as_column = pd.DataFrame({"id": [200, 201, 202], "version": 0,
-                                  "refreshed_at": pd.to_datetime(stamps, utc=True)})
+        as_column = pd.DataFrame(
+            {"id": [200, 201, 202], "version": 0, "refreshed_at": pd.to_datetime(stamps, utc=True)}
+        )
         as_objects = as_column.assign(id=[300, 301, 302], refreshed_at=pd.Series(stamps, dtype=object))
         bulk.insert_rows(conn, state, as_column)
         bulk.insert_rows(conn, state, as_objects)

@@ -1,6 +1,6 @@
 """Schema creation: idempotent, migration-ready, and able to read an application's own users table."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -69,7 +69,7 @@ def test_a_database_without_init_is_refused_with_what_to_do(database_url, tmp_pa
         conn.execute(text("CREATE TABLE accounts (id INTEGER PRIMARY KEY)"))
     database = DatabaseResource(url=database_url, home=str(tmp_path))
     with pytest.raises(DatabaseNotReadyError, match="has no kaggle-lb tables.*run `kaggle-lb init`"):
-        database.tables
+        _ = database.tables
     with engine.connect() as conn:
         assert inspect(conn).get_table_names() == ["accounts"]  # a run creates nothing
     engine.dispose()
@@ -78,7 +78,7 @@ def test_a_database_without_init_is_refused_with_what_to_do(database_url, tmp_pa
 def test_a_run_never_creates_an_sqlite_file(tmp_path):
     database = DatabaseResource(url=f"sqlite:///{tmp_path / 'missing' / 'site.sqlite3'}", home=str(tmp_path))
     with pytest.raises(DatabaseNotReadyError, match="no such file; run `kaggle-lb init`"):
-        database.tables
+        _ = database.tables
     assert not (tmp_path / "missing").exists()
 
 
@@ -136,25 +136,59 @@ def test_reads_an_existing_application_users_table(database_url, tmp_path):
 def _legacy_metadata() -> MetaData:
     """The tables as revision 0003 of kaggle-lb left them, all unprefixed."""
     metadata = MetaData()
-    Table("competitions", metadata, Column("id", Integer, primary_key=True), Column("slug", String(255), unique=True),
-          Column("title", String(255)), Column("is_active", Boolean, nullable=False),
-          Column("score_direction", String(8)))
-    Table("users", metadata, Column("id", Integer, primary_key=True), Column("username", String(255), unique=True),
-          Column("kaggle_username", String(255)))
-    Table("leaderboard_entries", metadata, Column("id", Integer, primary_key=True),
-          Column("competition_id", Integer, nullable=False), Column("user_id", Integer, nullable=False),
-          Column("rank", Integer, nullable=False), Column("score", Float), Column("kaggle_team_id", BigInteger),
-          Column("kaggle_team_name", String(1024)), Column("submission_count", Integer),
-          Column("submission_date", DateTime(timezone=True)), Column("first_synced_at", DateTime(timezone=True)),
-          Column("last_synced_at", DateTime(timezone=True)))
-    Table("user_match_keys", metadata, Column("user_id", Integer, primary_key=True, autoincrement=False),
-          Column("match_key", Text, nullable=False, index=True), Column("username", Text),
-          Column("kaggle_username", Text))
-    Table("user_key_changes", metadata, Column("version", Integer, primary_key=True, autoincrement=False),
-          Column("match_key", Text, primary_key=True))
-    Table("user_keys_state", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
-          Column("version", Integer, nullable=False), Column("log_start", Integer, nullable=False),
-          Column("refreshed_at", DateTime(timezone=True)))
+    Table(
+        "competitions",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("slug", String(255), unique=True),
+        Column("title", String(255)),
+        Column("is_active", Boolean, nullable=False),
+        Column("score_direction", String(8)),
+    )
+    Table(
+        "users",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("username", String(255), unique=True),
+        Column("kaggle_username", String(255)),
+    )
+    Table(
+        "leaderboard_entries",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("competition_id", Integer, nullable=False),
+        Column("user_id", Integer, nullable=False),
+        Column("rank", Integer, nullable=False),
+        Column("score", Float),
+        Column("kaggle_team_id", BigInteger),
+        Column("kaggle_team_name", String(1024)),
+        Column("submission_count", Integer),
+        Column("submission_date", DateTime(timezone=True)),
+        Column("first_synced_at", DateTime(timezone=True)),
+        Column("last_synced_at", DateTime(timezone=True)),
+    )
+    Table(
+        "user_match_keys",
+        metadata,
+        Column("user_id", Integer, primary_key=True, autoincrement=False),
+        Column("match_key", Text, nullable=False, index=True),
+        Column("username", Text),
+        Column("kaggle_username", Text),
+    )
+    Table(
+        "user_key_changes",
+        metadata,
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("match_key", Text, primary_key=True),
+    )
+    Table(
+        "user_keys_state",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("version", Integer, nullable=False),
+        Column("log_start", Integer, nullable=False),
+        Column("refreshed_at", DateTime(timezone=True)),
+    )
     Table("alembic_version", metadata, Column("version_num", String(32), primary_key=True))
     return metadata
 
@@ -162,7 +196,7 @@ def _legacy_metadata() -> MetaData:
 def test_a_revision_0003_database_is_upgraded_in_place_without_losing_data(database_url, tmp_path):
     metadata = _legacy_metadata()
     tables = metadata.tables
-    synced = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    synced = datetime(2026, 11, 1, tzinfo=UTC)
     engine = create_engine(resolve_database_url(database_url))
     with engine.begin() as conn:
         metadata.create_all(conn)
@@ -171,10 +205,23 @@ def test_a_revision_0003_database_is_upgraded_in_place_without_losing_data(datab
         conn.execute(tables["users"].insert(), [{"id": 1, "username": "ana"}, {"id": 2, "username": "ben"}])
         conn.execute(tables["user_match_keys"].insert().values(user_id=1, match_key="ana", username="ana"))
         conn.execute(tables["user_keys_state"].insert().values(id=1, version=3, log_start=3, refreshed_at=synced))
-        conn.execute(tables["leaderboard_entries"].insert().values(
-            id=5, competition_id=1, user_id=1, rank=4, score=0.5, kaggle_team_id=10, kaggle_team_name="A",
-            submission_count=2, submission_date=synced, first_synced_at=synced, last_synced_at=synced,
-        ))
+        conn.execute(
+            tables["leaderboard_entries"]
+            .insert()
+            .values(
+                id=5,
+                competition_id=1,
+                user_id=1,
+                rank=4,
+                score=0.5,
+                kaggle_team_id=10,
+                kaggle_team_name="A",
+                submission_count=2,
+                submission_date=synced,
+                first_synced_at=synced,
+                last_synced_at=synced,
+            )
+        )
     engine.dispose()
 
     database = DatabaseResource(url=database_url, home=str(tmp_path))
@@ -184,7 +231,9 @@ def test_a_revision_0003_database_is_upgraded_in_place_without_losing_data(datab
         version = conn.execute(text("SELECT version_num FROM kaggle_lb_alembic_version")).scalar_one()
         keys = user_keys.read_state(conn, database.tables)
         stored = standings.read_standings(conn, database.tables, 1)
-        site_row = conn.execute(select(database.tables.standings.c.site_row_id, database.tables.standings.c.owned)).one()
+        site_row = conn.execute(
+            select(database.tables.standings.c.site_row_id, database.tables.standings.c.owned)
+        ).one()
         # The next sync goes on from the copy: ana moves up, her row (the same one) is updated.
         board = standings.load_entries(conn, database.tables, 1).drop(columns=["id", "site_row_id", "owned"])
         counts = standings.write_standings(conn, database.tables, 1, board.assign(rank=1))

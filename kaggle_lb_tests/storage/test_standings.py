@@ -1,6 +1,6 @@
 """The standings writer: a diff per competition, written in one transaction."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from kaggle_lb.storage import registry, standings
 from kaggle_lb_tests.databases import dump_entries
 
-T1 = datetime(2026, 11, 1, tzinfo=timezone.utc)
-T2 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+T1 = datetime(2026, 11, 1, tzinfo=UTC)
+T2 = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def entries(*rows):
@@ -38,7 +38,10 @@ def write(database, comp, frame, at):
 
 def test_inserts_updates_leaves_unchanged_and_removes(database, comp):
     assert write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", None)), T1).as_dict() == {
-        "created": 2, "updated": 0, "unchanged": 0, "removed": 0,
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
     }
     counts = write(database, comp, entries((2, 1, 0.95, 11, "b", 4), (3, 2, 0.7, 12, "c", 1)), T2)
     assert counts.as_dict() == {"created": 1, "updated": 1, "unchanged": 0, "removed": 1}
@@ -49,12 +52,12 @@ def test_inserts_updates_leaves_unchanged_and_removes(database, comp):
     assert set(rows) == {2, 3}
     assert (rows[2].rank, rows[2].score, rows[2].submission_count) == (1, 0.95, 4)
     # first_synced_at survives an update; last_synced_at moves.
-    assert rows[2].first_synced_at.replace(tzinfo=timezone.utc) == T1
-    assert rows[2].last_synced_at.replace(tzinfo=timezone.utc) == T2
+    assert rows[2].first_synced_at.replace(tzinfo=UTC) == T1
+    assert rows[2].last_synced_at.replace(tzinfo=UTC) == T2
 
 
 def test_a_repeated_board_writes_nothing(database, comp):
-    board = entries((1, 1, 0.9, 10, "Ünïcode, \"quoted\"", None), (2, 2, 0.8, 11, "b", 5))
+    board = entries((1, 1, 0.9, 10, 'Ünïcode, "quoted"', None), (2, 2, 0.8, 11, "b", 5))
     write(database, comp, board, T1)
     before = dump_entries(database)
 
@@ -66,8 +69,13 @@ def test_a_repeated_board_writes_nothing(database, comp):
 
 @pytest.mark.parametrize(
     "changed",
-    [(1, 2, 0.9, 10, "a", None), (1, 1, 0.91, 10, "a", None), (1, 1, 0.9, 13, "a", None),
-     (1, 1, 0.9, 10, "A", None), (1, 1, 0.9, 10, "a", 1)],
+    [
+        (1, 2, 0.9, 10, "a", None),
+        (1, 1, 0.91, 10, "a", None),
+        (1, 1, 0.9, 13, "a", None),
+        (1, 1, 0.9, 10, "A", None),
+        (1, 1, 0.9, 10, "a", 1),
+    ],
     ids=["rank", "score", "team id", "team name", "count set"],
 )
 def test_a_change_in_any_one_column_is_an_update(database, comp, changed):

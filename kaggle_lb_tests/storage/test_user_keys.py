@@ -1,7 +1,6 @@
 """kaggle-lb's index of the users' match keys: the refresh diff, the change log, the lookup."""
 
 import pandas as pd
-import pytest
 from sqlalchemy import delete, select, update
 
 from kaggle_lb.leaderboard.matching import user_keys as keys_of
@@ -56,8 +55,17 @@ def test_refresh_writes_only_the_changes(database):
 def test_board_users_are_exactly_the_users_matching_credits(database):
     """The keys are matching.fold's (Python's strip(), ASCII letters lower-cased): ß, the Kelvin
     sign, the long s and İ are kept, and what strip() trims is more than SQL's trim()."""
-    users = [("ann", " Straße "), ("kel", "\u212aelvin"), ("sam", "ſam"), ("Bo", None), ("cy", "  "),
-             ("dee", "other"), ("ëve", None), ("İsa", None), ("tab", "\tTab\x1c")]
+    users = [
+        ("ann", " Straße "),
+        ("kel", "\u212aelvin"),
+        ("sam", "ſam"),
+        ("Bo", None),
+        ("cy", "  "),
+        ("dee", "other"),
+        ("ëve", None),
+        ("İsa", None),
+        ("tab", "\tTab\x1c"),
+    ]
     keys = {"straße", "\u212aelvin", "ſam", "bo", "cy", "ëve", "tab", "İsa"}
     with database.begin() as conn:
         registry.import_users(conn, database.tables, users)
