@@ -38,6 +38,7 @@ from kaggle_lb.leaderboard.matching import row_keys, with_unmatched_teams
 from kaggle_lb.leaderboard.parsing import parse_leaderboard
 from kaggle_lb.leaderboard.schema import LeaderboardModel
 from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.polling.fingerprint import board_fingerprint
 from kaggle_lb.quality import board_checks
 from kaggle_lb.quality.markdown import markdown_table
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
@@ -168,7 +169,8 @@ def validated_leaderboard(
     Kaggle's private board with the download's members once there is one; read and validated
     once against LeaderboardModel (the schema the UI shows), and the board's checks on that frame
     (blocking: a failing one keeps the board from the site's table). Which board it is travels
-    with the frame (`attrs["board"]`) to matched_entries."""
+    with the frame (`attrs["board"]`) to matched_entries, and so does what it was computed from
+    (`attrs["fingerprint"]`, see polling.fingerprint)."""
     slug = context.partition_key
     with database.begin() as conn:
         competition = registry.get_competition(conn, database.tables, slug)
@@ -178,7 +180,8 @@ def validated_leaderboard(
     try:
         board = parse_leaderboard(raw_leaderboard_csv, slug, direction)
         legacy = board["submission_count"].isna().all() and (board["member_usernames"] == "").all()
-        view = leaderboard_source.private_view(slug, board)
+        first_page = leaderboard_source.view_first_page(slug)
+        view = leaderboard_source.private_view(slug, board, first_page) if first_page is not None else None
         final = private_board.private_standings(board, view, slug) if view is not None else None
     except KaggleLbError as error:
         raise _failure(error) from error
@@ -191,6 +194,7 @@ def validated_leaderboard(
     if final is not None:
         board = final.board
     board.attrs["board"] = PRIVATE if final is not None else PUBLIC
+    board.attrs["fingerprint"] = board_fingerprint(raw_leaderboard_csv, first_page, direction, database.tables.schema)
     yield Output(
         board,
         metadata={
@@ -256,6 +260,8 @@ def matched_entries(
             raise standings.CompetitionRemovedError(slug)
         with database.begin() as conn:
             previous = standings.last_sync(conn, tables, competition.id)
+            # Read before the keys are: a refresh in between makes the next poll look again, never skip.
+            key_version = user_keys.read_state(conn, tables).version
             result, users = user_keys.match_board(conn, tables, board)
             entries = (
                 with_unmatched_teams(board, result.entries) if tables.schema.entries.unmatched_teams else result.entries
@@ -263,7 +269,14 @@ def matched_entries(
             counts = standings.write_standings(conn, tables, competition.id, entries, board=which)
             stored = standings.load_entries(conn, tables, competition.id)
             standings.record_sync(
-                conn, tables, competition.id, board_rows=len(board), matched=len(result.entries), board=which
+                conn,
+                tables,
+                competition.id,
+                board_rows=len(board),
+                matched=len(result.entries),
+                board=which,
+                fingerprint=board.attrs.get("fingerprint"),
+                key_version=key_version,
             )
     except standings.CompetitionRemovedError:
         # A failure, not a silent end: the asset's checks cannot be left unreported otherwise.

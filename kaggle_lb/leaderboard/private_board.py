@@ -28,6 +28,14 @@ class ViewRow:
     score: str | None  # as Kaggle sends it, text
 
 
+@dataclass(frozen=True)
+class ViewPage:
+    """The leaderboard view's first page: its rows, and the token of the next page ("" when none)."""
+
+    rows: list[ViewRow]
+    next_token: str
+
+
 def _score(text: str | None) -> float | None:
     try:
         return float(text) if text not in (None, "") else None

@@ -35,7 +35,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from kaggle_lb.errors import LeaderboardDownloadError
 from kaggle_lb.leaderboard import private_board
-from kaggle_lb.leaderboard.private_board import ViewRow
+from kaggle_lb.leaderboard.private_board import ViewPage, ViewRow
 from kaggle_lb.resources.leaderboard_source import (
     LeaderboardDownload,
     LeaderboardSource,
@@ -180,18 +180,25 @@ class KaggleApiResource(LeaderboardSource):
             downloaded_at=datetime.now(UTC),
         )
 
-    def private_view(self, competition: str, public: pd.DataFrame) -> list[ViewRow] | None:
-        """The leaderboard view's rows, every page of it, when it is the private board; None while
-        it is the public one. Kaggle's answer does not say which board it is (the view is the
-        private board "if it's available, otherwise the public"), so its first page is compared
-        with the download, which is always the public board (see private_board.is_private)."""
+    def view_first_page(self, competition: str) -> ViewPage:
         validate_slug(competition)
         credentials = self._credentials(competition)
         secrets = _secret_forms(credentials)
         with _redacted_errors(competition, secrets):
             rows, token = self._view_page(competition, credentials, secrets, None)
-            if not private_board.is_private(rows, public):
-                return None
+        return ViewPage(rows, token)
+
+    def private_view(self, competition: str, public: pd.DataFrame, first_page: ViewPage) -> list[ViewRow] | None:
+        """The leaderboard view's rows, every page of it, when it is the private board; None while
+        it is the public one. Kaggle's answer does not say which board it is (the view is the
+        private board "if it's available, otherwise the public"), so its first page is compared
+        with the download, which is always the public board (see private_board.is_private)."""
+        if not private_board.is_private(first_page.rows, public):
+            return None
+        credentials = self._credentials(competition)
+        secrets = _secret_forms(credentials)
+        rows, token = list(first_page.rows), first_page.next_token
+        with _redacted_errors(competition, secrets):
             seen = set()
             while token:
                 if token in seen:

@@ -18,6 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from kaggle_lb.errors import LeaderboardDownloadError
+from kaggle_lb.leaderboard.private_board import ViewPage, ViewRow
 
 DEFAULT_MAX_CSV_BYTES = 200 * 1024 * 1024
 
@@ -51,10 +52,14 @@ class LeaderboardSource(dg.ConfigurableResource):
     def download_leaderboard(self, competition: str) -> LeaderboardDownload:
         raise NotImplementedError
 
-    def private_view(self, competition: str, public) -> list | None:
-        """The private board's rows (leaderboard.private_board.ViewRow) when the source has one
-        for the competition, given the downloaded board `public`; None while only the public board
-        exists, and always for a source with no leaderboard view (local exports)."""
+    def view_first_page(self, competition: str) -> ViewPage | None:
+        """The first page of the competition's leaderboard view; None for a source with no view
+        (local exports)."""
+        return None
+
+    def private_view(self, competition: str, public, first_page: ViewPage) -> list[ViewRow] | None:
+        """The private board's rows, every page of the view, when `first_page` shows the view is
+        the private board (compared with the downloaded board `public`); None while it is the public one."""
         return None
 
 

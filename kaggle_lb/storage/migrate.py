@@ -10,7 +10,7 @@ from kaggle_lb.storage.site_check import site_problems
 from kaggle_lb.storage.site_schema import SiteSchema, SiteSchemaError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0005"
+HEAD = "0006"
 # Before 0004 kaggle-lb kept its revision in Alembic's default table, which a site using Alembic
 # itself would share; these are the revisions it may hold there.
 _LEGACY_VERSION_TABLE = "alembic_version"

@@ -73,6 +73,34 @@ def own_metadata() -> MetaData:
         Column("board_rows", Integer, nullable=True),
         Column("matched", Integer, nullable=True),
         Column("board", String(8), nullable=True),
+        # What the standings were computed from (polling.fingerprint: the download, the view's first
+        # page, the direction, the site schema) and the version of the users' keys they were matched
+        # against: an unchanged poll is one that finds both as they were (see polling.decide).
+        Column("fingerprint", String(64), nullable=True),
+        Column("key_version", Integer, nullable=True),
+    )
+    # One row per competition a batch poll found unchanged (polling.batch): when it last confirmed
+    # the standings still match Kaggle, and at which users' key version. Freshness counts it as a
+    # sync; only the poll writes it.
+    Table(
+        "kaggle_lb_polls",
+        metadata,
+        Column("competition_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("confirmed_at", DateTime(timezone=True), nullable=False),
+        Column("fingerprint", String(64), nullable=False),
+        Column("key_version", Integer, nullable=False),
+    )
+    # The pace of every request to Kaggle, shared by every process that sends one (polling.pace):
+    # the next free slot, a pause a 429 asked for, and the slow-down it left for the rest of the
+    # window. One row.
+    Table(
+        "kaggle_lb_kaggle_pace",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("next_at", Float, nullable=False),
+        Column("paused_until", Float, nullable=False),
+        Column("slowdown", Float, nullable=False),
+        Column("slowdown_until", Float, nullable=False),
     )
     # Every change of a site user's standing, written with the standings (storage.history): one
     # row when they enter the board, move (rank or score), or leave it; never for a poll that
@@ -112,6 +140,9 @@ def own_metadata() -> MetaData:
         Column("match_key", Text, nullable=False, index=True),
         Column("username", Text, nullable=True),
         Column("kaggle_username", Text, nullable=True),
+        # The key version in which this row was added or its key last changed: a poll asks only for
+        # the keys changed since the standings it checks were matched.
+        Column("changed_version", Integer, nullable=False, server_default="0", index=True),
     )
     Table(
         "kaggle_lb_user_keys_state",
@@ -185,6 +216,8 @@ class Tables:
     digests: Table
     user_match_keys: Table
     user_keys_state: Table
+    polls: Table
+    kaggle_pace: Table
 
     @property
     def user_id(self) -> Column:
@@ -230,4 +263,6 @@ def bind_tables(conn: Connection, schema: SiteSchema) -> Tables:
         digests=own["kaggle_lb_digests"],
         user_match_keys=own["kaggle_lb_user_match_keys"],
         user_keys_state=own["kaggle_lb_user_keys_state"],
+        polls=own["kaggle_lb_polls"],
+        kaggle_pace=own["kaggle_lb_kaggle_pace"],
     )

@@ -367,15 +367,23 @@ def last_sync(conn: Connection, tables: Tables, competition_id: int) -> LastSync
 
 
 def record_sync(
-    conn: Connection, tables: Tables, competition_id: int, board_rows: int, matched: int, board: str = PUBLIC
+    conn: Connection,
+    tables: Tables,
+    competition_id: int,
+    board_rows: int,
+    matched: int,
+    board: str = PUBLIC,
+    fingerprint: str | None = None,
+    key_version: int | None = None,
 ) -> None:
-    """What the next sync's checks compare with, and the board it synced; in the transaction of
-    write_standings."""
+    """What the next sync's checks compare with, the board it synced, and what its standings were
+    computed from (the board's fingerprint, the users' key version) for the next poll to compare;
+    in the transaction of write_standings."""
     syncs = tables.syncs
     conn.execute(
         update(syncs)
         .where(syncs.c.competition_id == competition_id)
-        .values(board_rows=board_rows, matched=matched, board=board)
+        .values(board_rows=board_rows, matched=matched, board=board, fingerprint=fingerprint, key_version=key_version)
     )
 
 

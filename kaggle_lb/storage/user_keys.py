@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, true, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, text, true, update
 
 from kaggle_lb.leaderboard.matching import KEY_RULE, MatchResult, match_entries, row_keys, user_keys
 from kaggle_lb.storage.bulk import insert_rows, json_values
@@ -99,6 +99,8 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
     added = changed[changed["old_key"].isna()]
     known = changed[changed["old_key"].notna()]
     updated = known[known["names_differ"].astype(bool) | (known["old_key"] != known["match_key"])]
+    rekeyed = updated[updated["old_key"] != updated["match_key"]]
+    version = state.version + 1 if len(added) + len(rekeyed) + len(removed) else state.version
 
     if removed:
         conn.execute(delete(index).where(index.c.user_id == bindparam("b_id")), [{"b_id": i} for i, _ in removed])
@@ -111,18 +113,24 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
             update(index)
             .where(index.c.user_id == bindparam("b_id"))
             .values(
-                match_key=bindparam("b_key"), username=bindparam("b_username"), kaggle_username=bindparam("b_kaggle")
+                match_key=bindparam("b_key"),
+                username=bindparam("b_username"),
+                kaggle_username=bindparam("b_kaggle"),
+                # A new name under the same key changes no match.
+                changed_version=case((index.c.match_key != bindparam("b_key"), version), else_=index.c.changed_version),
             ),
             rows,
         )
-    insert_rows(conn, index, added[["user_id", "match_key", "username", "kaggle_username"]])
+    insert_rows(
+        conn,
+        index,
+        added[["user_id", "match_key", "username", "kaggle_username"]].assign(changed_version=version),
+    )
 
     if conn.dialect.name == "postgresql" and len(added) + len(removed) > _ANALYZE_AFTER:
         # Fresh statistics at once, not at autovacuum's leisure: stale ones make the board's
         # lookup scan both tables instead of probing the index.
         conn.execute(text(f"ANALYZE {index.name}"))
-    rekeyed = updated[updated["old_key"] != updated["match_key"]]
-    version = state.version + 1 if len(added) + len(rekeyed) + len(removed) else state.version
     conn.execute(
         update(tables.user_keys_state)
         .where(tables.user_keys_state.c.id == _STATE_ID)

@@ -6,9 +6,10 @@ from sqlalchemy import Engine, create_engine, event, func, select
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks
 from kaggle_lb.jobs import leaderboard_sync_job
+from kaggle_lb.polling.fingerprint import board_fingerprint
 from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
-from kaggle_lb.storage import registry
+from kaggle_lb.storage import registry, user_keys
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.fixtures import fixture_path
 from kaggle_lb_tests.pipeline import BOARD, Sync, board, counts
@@ -295,3 +296,26 @@ def test_a_legacy_board_sorted_by_team_id_syncs_with_the_ranks_kaggle_showed(syn
 
     assert sync().success
     assert sync.entries()["sherdil"] == (2, "Sher Dil") and sync.entries()["gus"] == (3, "Gustavo")
+
+
+def test_a_sync_records_what_its_standings_were_computed_from(sync, exports, site):
+    """The fingerprint of the board it wrote and the users' key version it matched against, in the
+    standings' transaction: what the next batch poll compares its download with."""
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    changed = BOARD.replace(b"0.95", b"0.96")
+    (exports / "demo-comp.csv").write_bytes(changed)
+    with site.begin() as conn:
+        registry.import_users(conn, site.tables, [("frank", None)])
+    sync()
+
+    with site.begin() as conn:
+        competition = registry.get_competition(conn, site.tables, "demo-comp")
+        recorded = conn.execute(
+            select(site.tables.syncs.c.fingerprint, site.tables.syncs.c.key_version).where(
+                site.tables.syncs.c.competition_id == competition.id
+            )
+        ).one()
+        key_version = user_keys.read_state(conn, site.tables).version
+    assert tuple(recorded) == (board_fingerprint(changed, None, None, site.tables.schema), key_version)
+    assert recorded.fingerprint != board_fingerprint(BOARD, None, None, site.tables.schema)

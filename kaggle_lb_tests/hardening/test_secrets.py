@@ -201,8 +201,6 @@ def test_no_secret_reaches_output_logs_runs_events_or_files(
 def test_no_credential_the_leaderboard_view_echoes_reaches_the_error_or_the_log(
     fake_kaggle, credentials, sleeps, caplog, capfd, monkeypatch, answer
 ):
-    import pandas as pd
-
     from kaggle_lb_tests.fake_kaggle import GET_LEADERBOARD_PATH
 
     monkeypatch.setenv("VERBOSE", "1")
@@ -210,10 +208,8 @@ def test_no_credential_the_leaderboard_view_echoes_reaches_the_error_or_the_log(
     for _ in range(2):
         fake_kaggle.queue_response(SLUG, status, body, headers, path=GET_LEADERBOARD_PATH)
     resource = KaggleApiResource(**credentials, max_attempts=2, backoff_seconds=0)
-    public = pd.DataFrame({"team_id": [1], "score": [0.5]})
-
     with caplog.at_level(logging.DEBUG), pytest.raises(LeaderboardDownloadError) as raised:
-        resource.private_view(SLUG, public)
+        resource.view_first_page(SLUG)
 
     assert str(raised.value).startswith(f"competition '{SLUG}': ")
     output = capfd.readouterr()

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from kaggle_lb.leaderboard.matching import match_entries
 from kaggle_lb.resources.database import DatabaseNotReadyError, DatabaseResource, resolve_database_url
 from kaggle_lb.storage import registry, standings, user_keys
+from kaggle_lb.storage.migrate import HEAD
+from kaggle_lb.storage.schema import own_metadata
 from kaggle_lb.storage.site_schema import SiteOwnedError
 
 
@@ -55,7 +57,7 @@ def test_init_is_idempotent_and_keeps_its_revision_in_a_table_of_its_own(databas
             version = conn.execute(text("SELECT version_num FROM kaggle_lb_alembic_version")).scalar_one()
             names = set(inspect(conn).get_table_names())
         database.dispose()
-    assert version == "0005"
+    assert version == HEAD
     own = {name for name in names if name.startswith("kaggle_lb_")}
     assert names - own == {"competitions", "users", "leaderboard_entries"}
     with database.begin() as conn:
@@ -238,8 +240,14 @@ def test_a_revision_0003_database_is_upgraded_in_place_without_losing_data(datab
         board = standings.load_entries(conn, database.tables, 1).drop(columns=["id", "site_row_id", "owned"])
         counts = standings.write_standings(conn, database.tables, 1, board.assign(rank=1))
         rows = conn.execute(select(database.tables.entries.c.id, database.tables.entries.c.rank)).all()
+        # Every migration together gives kaggle-lb's tables exactly the columns a fresh init creates.
+        upgraded = {
+            table.name: {column["name"] for column in inspect(conn).get_columns(table.name)}
+            for table in own_metadata().sorted_tables
+        }
     database.dispose()
-    assert version == "0005" and "alembic_version" not in names
+    assert upgraded == {table.name: set(table.columns.keys()) for table in own_metadata().sorted_tables}
+    assert version == HEAD and "alembic_version" not in names
     assert {"user_match_keys", "user_key_changes", "user_keys_state"}.isdisjoint(names)
     assert keys.version == 4  # version 3 carried over; init's refresh indexed ben
     assert [(r["username"], r["rank"], r["kaggle_team_name"]) for r in stored] == [("ana", 4, "A")]
@@ -257,5 +265,5 @@ def test_a_sites_own_alembic_version_table_is_left_alone(database_url, tmp_path)
     database.initialise()
     with database.begin() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "ae1027a6acf"
-        assert conn.execute(text("SELECT version_num FROM kaggle_lb_alembic_version")).scalar_one() == "0005"
+        assert conn.execute(text("SELECT version_num FROM kaggle_lb_alembic_version")).scalar_one() == HEAD
     database.dispose()

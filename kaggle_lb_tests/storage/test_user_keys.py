@@ -114,3 +114,20 @@ def test_a_change_of_the_key_rule_rewrites_every_stored_key(database):
     assert sorted(stored.values()) == ["bo", "straße", "\ufb01ona"]
     assert (refreshed.added, refreshed.changed, refreshed.removed, refreshed.version) == (0, 2, 0, before + 1)
     assert (again.changed, again.version) == (0, before + 1)
+
+
+def test_each_key_records_the_version_it_last_changed_in(database):
+    """What a poll asks for when the users' keys moved on since a board was matched: only the keys
+    added or changed since, not the users merely renamed under the same key."""
+    tables = database.tables
+    index = tables.user_match_keys
+    with database.begin() as conn:
+        registry.import_users(conn, tables, [("ann", "a1"), ("bo", None), ("cy", None)])
+        first = user_keys.refresh(conn, tables).version
+        registry.import_users(conn, tables, [("ann", "a2"), ("bo", "BO"), ("dee", None)])
+        second = user_keys.refresh(conn, tables).version
+        versions = dict(conn.execute(select(index.c.match_key, index.c.changed_version)).all())
+
+    assert second == first + 1
+    # ann's key changed and dee is new; bo's Kaggle name folds to the key bo already had.
+    assert versions == {"a2": second, "dee": second, "bo": first, "cy": first}
