@@ -142,7 +142,7 @@ def remove_competition(conn: Connection, tables: Tables, slug: str) -> bool:
     # Explicit rather than relying on ON DELETE CASCADE, which SQLite only honours with a pragma.
     entries_mapping = tables.schema.entries
     conn.execute(delete(tables.entries).where(tables.entries.c[entries_mapping.competition] == competition.id))
-    for own in (tables.standings, tables.syncs, tables.history, tables.digests):
+    for own in (tables.standings, tables.syncs, tables.polls, tables.history, tables.digests):
         conn.execute(delete(own).where(own.c.competition_id == competition.id))
     conn.execute(delete(tables.competitions).where(tables.competitions.c.id == competition.id))
     return True
