@@ -247,6 +247,57 @@ def _delete_owned_site_rows(conn: Connection, tables: Tables, competition_id: in
         )
 
 
+def _linked(tables: Tables):
+    """A standing's site row is still its own: there, in its competition, held by its user (or, for
+    a user-less standing, by nobody)."""
+    mapping, site, own = tables.schema.entries, tables.entries, tables.standings
+    site_id, site_competition, site_user = (site.c[mapping.id], site.c[mapping.competition], site.c[mapping.user])
+    same_holder = or_(site_user == own.c.user_id, and_(site_user.is_(None), own.c.user_id.is_(None)))
+    return select(site_id).where(site_id == own.c.site_row_id, site_competition == own.c.competition_id, same_holder)
+
+
+def _site_values(tables: Tables):
+    """The standing aliased `entry`, its competition aliased `competition`, and each mapped site
+    column's value computed from them, as the site schema says."""
+    mapping = tables.schema.entries
+    entry = tables.standings.alias("entry")
+    competition = tables.competitions.alias("competition")
+    computed: dict[str, ColumnElement] = {
+        column: literal_column(mapping.expression(column)) for column in mapping.columns
+    }
+    return entry, competition, computed
+
+
+def _stale_site_rows(tables: Tables, competition_id: int, entry, competition, computed):
+    """The competition's site rows whose mapped values differ from what their standings compute."""
+    mapping, site = tables.schema.entries, tables.entries
+    competitions_id = competition.c[tables.schema.competitions.id]
+    return (
+        site.c[mapping.id] == entry.c.site_row_id,
+        entry.c.competition_id == competition_id,
+        competitions_id == entry.c.competition_id,
+        or_(*(site.c[column].is_distinct_from(value) for column, value in computed.items())),
+    )
+
+
+def site_rows_differ(conn: Connection, tables: Tables, competition_id: int) -> bool:
+    """Whether the site's entries table no longer holds exactly what the competition's standings
+    write there: a row the site deleted, moved or changed. Read-only; what the next sync repairs."""
+    own, site = tables.standings, tables.entries
+    unwritten = (
+        select(own.c.id)
+        .where(own.c.competition_id == competition_id, or_(own.c.site_row_id.is_(None), ~_linked(tables).exists()))
+        .limit(1)
+    )
+    if conn.execute(unwritten).first() is not None:
+        return True
+    entry, competition, computed = _site_values(tables)
+    changed = select(site.c[tables.schema.entries.id]).where(
+        *_stale_site_rows(tables, competition_id, entry, competition, computed)
+    )
+    return conn.execute(changed.limit(1)).first() is not None
+
+
 def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> None:
     """The site's entries from kaggle_lb_standings, set-based: link, update what differs, insert."""
     mapping, site, own = tables.schema.entries, tables.entries, tables.standings
@@ -254,8 +305,6 @@ def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> N
 
     # Link each standing whose site row is unknown or gone to the site's own row for its user,
     # if there is one. A user-less standing has only the row kaggle-lb inserted for it.
-    same_holder = or_(site_user == own.c.user_id, and_(site_user.is_(None), own.c.user_id.is_(None)))
-    linked = select(site_id).where(site_id == own.c.site_row_id, site_competition == own.c.competition_id, same_holder)
     site_row = (
         select(func.min(site_id))
         .where(site_competition == own.c.competition_id, site_user == own.c.user_id)
@@ -263,27 +312,18 @@ def _write_site_rows(conn: Connection, tables: Tables, competition_id: int) -> N
     )
     conn.execute(
         update(own)
-        .where(own.c.competition_id == competition_id, ~linked.exists())
+        .where(own.c.competition_id == competition_id, ~_linked(tables).exists())
         .values(site_row_id=site_row, owned=False)
     )
 
-    entry = own.alias("entry")
-    competition = tables.competitions.alias("competition")
-    competitions_id = competition.c[tables.schema.competitions.id]
-    computed: dict[str, ColumnElement] = {
-        column: literal_column(mapping.expression(column)) for column in mapping.columns
-    }
+    entry, competition, computed = _site_values(tables)
     conn.execute(
         update(site)
         .values({site.c[column]: value for column, value in computed.items()})
-        .where(
-            site_id == entry.c.site_row_id,
-            entry.c.competition_id == competition_id,
-            competitions_id == entry.c.competition_id,
-            or_(*(site.c[column].is_distinct_from(value) for column, value in computed.items())),
-        )
+        .where(*_stale_site_rows(tables, competition_id, entry, competition, computed))
     )
 
+    competitions_id = competition.c[tables.schema.competitions.id]
     unwritten = (
         entry.join(competition, competitions_id == entry.c.competition_id),
         (entry.c.competition_id == competition_id) & entry.c.site_row_id.is_(None),

@@ -111,3 +111,27 @@ def test_a_removed_competition_gets_nothing(database, comp):
     with database.begin() as conn:
         assert standings.count_entries(conn, database.tables, comp) == 0
         assert standings.last_sync(conn, database.tables, comp) is None
+
+
+def test_site_rows_differ_only_when_the_site_changed_what_the_standings_wrote(database, comp):
+    """What a poll asks before it calls a board unchanged: a row the site deleted or changed is
+    written again by a sync, so the poll must not skip it."""
+    table = database.tables.entries
+
+    def differ() -> bool:
+        with database.begin() as conn:
+            return standings.site_rows_differ(conn, database.tables, comp)
+
+    write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", None)), T1)
+    assert not differ()
+    with database.begin() as conn:
+        conn.execute(table.update().where(table.c.user_id == 1).values(rank=7))
+    assert differ()
+    write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", None)), T2)
+    assert not differ()
+    with database.begin() as conn:
+        conn.execute(table.delete().where(table.c.user_id == 2))
+    assert differ()
+    write(database, comp, entries((1, 1, 0.9, 10, "a", 3), (2, 2, 0.8, 11, "b", None)), T2)
+    assert not differ()
+    assert len(dump_entries(database)) == 2
