@@ -14,7 +14,6 @@ from pathlib import Path
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, TRIGGER_TAG
-from kaggle_lb.definitions import definitions
 from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.partitions import COMPETITIONS
@@ -58,7 +57,8 @@ def _failure_message(result) -> str:
     return "the run failed"
 
 
-def _outcome(slug: str, result) -> SyncOutcome:
+def outcome(slug: str, result) -> SyncOutcome:
+    """What one competition's sync run did: its counts, or why it failed."""
     if not result.success:
         # A blocking check that failed is the cause, in its own words.
         failed = [
@@ -76,7 +76,7 @@ def _outcome(slug: str, result) -> SyncOutcome:
 
 
 # The cause goes into the outcome; the run's full log stays in the instance (and the UI).
-_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def run_sync(
@@ -87,14 +87,14 @@ def run_sync(
     if not instance.has_dynamic_partition(COMPETITIONS, slug):
         instance.add_dynamic_partitions(COMPETITIONS, [slug])
     return defs.resolve_job_def(leaderboard_sync_job.name).execute_in_process(
-        partition_key=slug, instance=instance, tags=tags, raise_on_error=raise_on_error, run_config=_QUIET
+        partition_key=slug, instance=instance, tags=tags, raise_on_error=raise_on_error, run_config=QUIET
     )
 
 
 def refresh_user_keys(defs: Definitions, instance: DagsterInstance, raise_on_error: bool = False):
     """A `user_match_keys_job` run: what the schedule does every 5 minutes, and a sync by hand first."""
     return defs.resolve_job_def(user_match_keys_job.name).execute_in_process(
-        instance=instance, raise_on_error=raise_on_error, run_config=_QUIET
+        instance=instance, raise_on_error=raise_on_error, run_config=QUIET
     )
 
 
@@ -152,6 +152,9 @@ def sync_competitions(
     """Each competition in its own run, after a refresh of the users' keys (a sync by hand sees
     every user change at once); one failure never stops the rest. `starting` is told of each
     phase (`user_match_keys`, then each slug) as it starts, for a progress bar."""
+    # Here, not at the top: the definitions import the batch job, which runs syncs with run_sync.
+    from kaggle_lb.definitions import definitions
+
     resources = resources_from_env(database_url=database_url, source=source)
     defs = definitions(resources)
     with open_instance() as instance:
@@ -163,5 +166,5 @@ def sync_competitions(
             return
         for slug in slugs:
             starting(slug)
-            yield _outcome(slug, run_sync(defs, instance, slug, tags={TRIGGER_TAG: "cli"}))
+            yield outcome(slug, run_sync(defs, instance, slug, tags={TRIGGER_TAG: "cli"}))
         resources["database"].dispose()

@@ -5,17 +5,19 @@ import io
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, RunConfig
 
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, SCHEDULED, TRIGGER_TAG
 from kaggle_lb.definitions import definitions
+from kaggle_lb.ops.batch import BATCH_JOB, BatchConfig
+from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.alerts import AlertsResource, DigestResource
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import registry, standings
-from kaggle_lb.sync import refresh_user_keys, run_sync
+from kaggle_lb.sync import QUIET, refresh_user_keys, run_sync
 from kaggle_lb_tests.fixtures import fixture_path
 
 HEADER = "Rank,TeamId,TeamName,LastSubmissionDate,Score,SubmissionCount,TeamMemberUserNames\n"
@@ -84,6 +86,20 @@ class Sync:
         if not scheduled:
             self.refresh_user_keys()
         return run_sync(self.defs, self.instance, slug, {TRIGGER_TAG: SCHEDULED} if scheduled else {}, raise_on_error)
+
+    def batch(self, *slugs: str):
+        """A leaderboard_batch_job run over `slugs`, as the schedule's requests start it (the
+        partitions exist: the partitions sensor made them)."""
+        self.instance.add_dynamic_partitions(
+            COMPETITIONS, [s for s in slugs if not self.instance.has_dynamic_partition(COMPETITIONS, s)]
+        )
+        return self.defs.resolve_job_def(BATCH_JOB).execute_in_process(
+            instance=self.instance,
+            run_config=RunConfig(
+                ops={"poll_leaderboards": BatchConfig(competitions=list(slugs))}, loggers=QUIET["loggers"]
+            ),
+            tags={TRIGGER_TAG: SCHEDULED},
+        )
 
     def refresh_user_keys(self):
         """What user_match_keys_schedule runs every 5 minutes."""

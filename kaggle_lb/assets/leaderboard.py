@@ -52,6 +52,8 @@ GROUP = "leaderboard"
 # Who asked for a run (the schedule, the CLI, the partitions sensor), for the UI's run list.
 TRIGGER_TAG = "kaggle_lb/trigger"
 SCHEDULED = "schedule"
+# Every step that talks to Kaggle: its limit is how many requests may be in flight at once.
+KAGGLE_API_POOL = "kaggle_api"
 MATCHED_ENTRIES = AssetKey("matched_entries")
 RAW_LEADERBOARD = AssetKey("raw_leaderboard_csv")
 VALIDATED_LEADERBOARD = AssetKey("validated_leaderboard")
@@ -110,7 +112,7 @@ def _registered_competition(context: AssetExecutionContext, database: DatabaseRe
     partitions_def=competitions_partitions,
     io_manager_key="raw_csv_io_manager",
     output_required=False,
-    pool="kaggle_api",
+    pool=KAGGLE_API_POOL,
     group_name=GROUP,
     kinds={"kaggle", "csv"},
     check_specs=RAW_CHECK_SPECS,

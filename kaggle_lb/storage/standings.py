@@ -390,20 +390,62 @@ class LastSync:
     board_rows: int | None
     matched: int | None
     board: str | None  # the Kaggle board its standings came from; None before kaggle-lb recorded it
+    fingerprint: str | None = None  # what they were computed from (polling.fingerprint); None before 0006
+    key_version: int | None = None  # the users' key version they were matched against
+
+
+def last_syncs(conn: Connection, tables: Tables, competition_ids: list[int]) -> dict[int, LastSync]:
+    """Each competition's last completed sync, as recorded with its standings, for those that have one."""
+    syncs = tables.syncs
+    rows = conn.execute(
+        select(
+            syncs.c.competition_id,
+            syncs.c.synced_at,
+            syncs.c.board_rows,
+            syncs.c.matched,
+            syncs.c.board,
+            syncs.c.fingerprint,
+            syncs.c.key_version,
+        ).where(syncs.c.competition_id.in_(competition_ids), syncs.c.synced_at.is_not(None))
+    ).all()
+    return {
+        row.competition_id: LastSync(
+            row.synced_at if row.synced_at.tzinfo else row.synced_at.replace(tzinfo=UTC),
+            row.board_rows,
+            row.matched,
+            row.board,
+            row.fingerprint,
+            row.key_version,
+        )
+        for row in rows
+    }
 
 
 def last_sync(conn: Connection, tables: Tables, competition_id: int) -> LastSync | None:
     """The competition's last completed sync, as recorded with its standings."""
-    syncs = tables.syncs
-    row = conn.execute(
-        select(syncs.c.synced_at, syncs.c.board_rows, syncs.c.matched, syncs.c.board).where(
-            syncs.c.competition_id == competition_id, syncs.c.synced_at.is_not(None)
+    return last_syncs(conn, tables, [competition_id]).get(competition_id)
+
+
+def credited_users(conn: Connection, tables: Tables, competition_id: int) -> set[int]:
+    """The site users the competition's standings credit."""
+    own = tables.standings
+    query = select(own.c.user_id).where(own.c.competition_id == competition_id, own.c.user_id.is_not(None))
+    return set(conn.execute(query).scalars())
+
+
+def credits_a_removed_user(conn: Connection, tables: Tables, competition_id: int) -> bool:
+    """Whether a standing credits a user who is gone from the users' key index (deleted by the site)."""
+    own, index = tables.standings, tables.user_match_keys
+    query = (
+        select(own.c.id)
+        .where(
+            own.c.competition_id == competition_id,
+            own.c.user_id.is_not(None),
+            ~select(index.c.user_id).where(index.c.user_id == own.c.user_id).exists(),
         )
-    ).first()
-    if row is None:
-        return None
-    synced_at = row.synced_at if row.synced_at.tzinfo else row.synced_at.replace(tzinfo=UTC)
-    return LastSync(synced_at, row.board_rows, row.matched, row.board)
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
 
 
 def record_sync(

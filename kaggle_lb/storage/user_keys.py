@@ -151,6 +151,13 @@ def refresh(conn: Connection, tables: Tables) -> KeyRefresh:
     )
 
 
+def keys_changed_since(conn: Connection, tables: Tables, version: int) -> list[tuple[int, str, int]]:
+    """(user_id, match_key, changed_version) of every key added or changed after `version`."""
+    index = tables.user_match_keys
+    query = select(index.c.user_id, index.c.match_key, index.c.changed_version).where(index.c.changed_version > version)
+    return [(int(user_id), key, int(changed)) for user_id, key, changed in conn.execute(query).all()]
+
+
 def load_board_users(conn: Connection, tables: Tables, keys: Collection[str]) -> pd.DataFrame:
     """The users whose match key is one of `keys` (see matching.row_keys), as registry.load_users
     returns them: found through user_match_keys' index, in one read-only query whatever the number

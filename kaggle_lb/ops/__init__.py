@@ -1,0 +1,1 @@
+"""Jobs made of ops, not assets: the batch that polls many competitions per run."""
