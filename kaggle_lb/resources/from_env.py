@@ -4,11 +4,14 @@ Values that may hold secrets (the database URL, Kaggle credentials) are passed a
 Dagster shows the variable's name in the UI and resolves the value only inside the run.
 """
 
+import math
 import os
 from pathlib import Path
 
 from dagster import EnvVar
 
+from kaggle_lb.errors import ConfigurationError
+from kaggle_lb.polling.pace import DEFAULT_REQUESTS_PER_MINUTE, KagglePaceResource
 from kaggle_lb.resources.alerts import AlertsResource, DigestResource
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DEFAULT_HOME, DatabaseResource
@@ -36,8 +39,9 @@ def database_from_env(database_url: str | None = None) -> DatabaseResource:
     )
 
 
-def leaderboard_source_from_env(source: str | None = None) -> LeaderboardSource:
-    """`kaggle` (the default) downloads from Kaggle; any other value is a directory of exports."""
+def leaderboard_source_from_env(source: str | None = None, database_url: str | None = None) -> LeaderboardSource:
+    """`kaggle` (the default) downloads from Kaggle, at the pace shared through the database (see
+    `database_from_env`); any other value is a directory of exports, read unpaced."""
     source = source or _env_str("KAGGLE_LB_SOURCE", KAGGLE_SOURCE)
     if source != KAGGLE_SOURCE:
         return LocalExportsResource(directory=str(Path(source).expanduser().resolve()))
@@ -45,7 +49,22 @@ def leaderboard_source_from_env(source: str | None = None) -> LeaderboardSource:
         username=_env("KAGGLE_USERNAME"),
         key=_env("KAGGLE_KEY"),
         api_token=_env("KAGGLE_API_TOKEN"),
+        pace=KagglePaceResource(database=database_from_env(database_url), requests_per_minute=_requests_per_minute()),
     )
+
+
+def _requests_per_minute() -> float:
+    name = "KAGGLE_LB_KAGGLE_REQUESTS_PER_MINUTE"
+    value = os.environ.get(name)
+    if not value:
+        return DEFAULT_REQUESTS_PER_MINUTE
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigurationError(f"{name}={value}: not a number of requests per minute above 0 (e.g. 600)")
+    return rate
 
 
 def quality_from_env() -> QualitySettingsResource:
@@ -74,7 +93,7 @@ def resources_from_env(database_url: str | None = None, source: str | None = Non
     home = _env_str("KAGGLE_LB_HOME", DEFAULT_HOME)
     return {
         "database": database_from_env(database_url),
-        "leaderboard_source": leaderboard_source_from_env(source),
+        "leaderboard_source": leaderboard_source_from_env(source, database_url),
         "raw_csv_io_manager": CsvFileIOManager(base_dir=str(Path(home).expanduser().resolve() / "raw")),
         "quality": quality_from_env(),
         "alerts": alerts_from_env(),

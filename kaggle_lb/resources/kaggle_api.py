@@ -36,6 +36,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from kaggle_lb.errors import LeaderboardDownloadError
 from kaggle_lb.leaderboard import private_board
 from kaggle_lb.leaderboard.private_board import ViewPage, ViewRow
+from kaggle_lb.polling.pace import KagglePaceResource, PaceUnavailableError
 from kaggle_lb.resources.leaderboard_source import (
     LeaderboardDownload,
     LeaderboardSource,
@@ -69,12 +70,14 @@ _REDACTED = "***"
 
 
 class _Retryable(Exception):
-    """A failure worth another attempt; carries the wait the server asked for, if any."""
+    """A failure worth another attempt; carries the wait the server asked for, if any, and whether
+    it was Kaggle's 429 (too many requests)."""
 
-    def __init__(self, cause: str, retry_after: float | None = None):
+    def __init__(self, cause: str, retry_after: float | None = None, rate_limited: bool = False):
         super().__init__(cause)
         self.cause = cause
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class _TooLarge(Exception):
@@ -157,6 +160,12 @@ class KaggleApiResource(LeaderboardSource):
         description="Rows per page of the leaderboard view (GetLeaderboard), which is read when Kaggle has a "
         "private board.",
     )
+    pace: KagglePaceResource | None = Field(
+        default=None,
+        description="The pace shared by every process sending requests to Kaggle: each attempt waits "
+        "for its slot, and a 429 pauses and slows down all of them. None sends at once (and a 429's "
+        "retry waits for its own backoff).",
+    )
     timeout_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -223,20 +232,43 @@ class KaggleApiResource(LeaderboardSource):
         )
 
     def _with_retries(self, competition: str, secrets: tuple[str, ...], attempt_once: Callable[[], T]) -> T:
-        """`attempt_once()`, again after a backoff while it fails in a way worth retrying."""
+        """`attempt_once()`, again after a backoff while it fails in a way worth retrying. With a
+        pace, every attempt waits for its slot first, and a 429 pauses every process for the
+        backoff instead of this attempt alone: the retry's slot comes after the pause."""
+        try:
+            return self._attempts(competition, secrets, attempt_once)
+        except PaceUnavailableError as error:
+            raise LeaderboardDownloadError(competition, str(error)) from error
+
+    def _attempts(self, competition: str, secrets: tuple[str, ...], attempt_once: Callable[[], T]) -> T:
         logger = dg.get_dagster_logger()
+        pace = self.pace
         attempt = 1
         while True:
             try:
+                if pace is not None:
+                    pace.wait_for_slot()
                 return attempt_once()
             except _Retryable as failure:
+                delay = self._delay(attempt, failure.retry_after)
+                if failure.rate_limited and pace is not None:
+                    # Even when this request gives up: Kaggle asked every request to wait.
+                    pace.slow_down(delay)
                 if attempt >= self.max_attempts:
                     raise LeaderboardDownloadError(
                         competition,
                         f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}; last error: {failure.cause}",
                     ) from failure
-                delay = self._delay(attempt, failure.retry_after)
                 attempt += 1
+                if failure.rate_limited and pace is not None:
+                    logger.warning(
+                        _redact(
+                            f"competition '{competition}': {failure.cause}, every request to Kaggle paused for "
+                            f"{delay:.1f} s, then slowed down; retrying (attempt {attempt}/{self.max_attempts})",
+                            secrets,
+                        )
+                    )
+                    continue
                 logger.warning(
                     _redact(
                         f"competition '{competition}': {failure.cause}, retrying in {delay:.1f} s "
@@ -485,7 +517,7 @@ def _error_for_status(
 ) -> Exception:
     detail = f" (Kaggle said: {_shown(message, secrets)})" if message else ""
     if status == 429 or status >= 500:
-        return _Retryable(f"HTTP {status}{detail}", _retry_after_seconds(response))
+        return _Retryable(f"HTTP {status}{detail}", _retry_after_seconds(response), rate_limited=status == 429)
     if status == 401:
         cause = "HTTP 401: Kaggle rejected the credentials; check KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY)"
     elif status == 403:
