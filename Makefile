@@ -20,9 +20,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 $(TEST_VENV)/.installed: pyproject.toml requirements-test.lock
 	$(call install_locked,$(TEST_VENV),requirements-test.lock,[test])
 
-# The lockfiles anew from pyproject.toml's ranges, each resolved in a fresh environment.
+# The lockfiles anew from pyproject.toml's ranges, each resolved in a fresh environment. The
+# runtime's includes the Celery extra, so a deployment from the lockfile can run Celery workers.
 lock:
-	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet '.'
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet '.[celery]'
 	.venv-lock/bin/pip freeze --exclude kaggle-lb > requirements.lock
 	.venv-lock/bin/pip install --quiet '.[test]' && .venv-lock/bin/pip freeze --exclude kaggle-lb > requirements-test.lock
 	rm -rf .venv-lock
