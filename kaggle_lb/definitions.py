@@ -2,12 +2,12 @@
 
 import gc
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
 from kaggle_lb.assets.digest import standings_digest
 from kaggle_lb.digest_schedule import standings_digest_job, standings_digest_schedule
-from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
+from kaggle_lb.jobs import executor_from_env, leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.ops.batch import leaderboard_batch_job
 from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.schedules import leaderboard_sync_schedule, user_match_keys_schedule
@@ -23,8 +23,9 @@ def definitions(resources: dict) -> Definitions:
         schedules=[leaderboard_sync_schedule, user_match_keys_schedule, standings_digest_schedule],
         sensors=[competition_partitions_sensor, quality_alert_sensor],
         resources=resources,
-        # Runs launched from the asset graph too: a process per step costs more than the sync.
-        executor=in_process_executor,
+        # Every job's, and the runs launched from the asset graph: in process unless the
+        # deployment chose Celery workers (KAGGLE_LB_EXECUTOR).
+        executor=executor_from_env(),
     )
 
 
