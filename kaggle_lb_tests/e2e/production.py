@@ -1,13 +1,16 @@
-"""Helpers for the production end-to-end test: fresh PostgreSQL databases, the Dagster processes as
-production runs them, a GraphQL client for the webserver, and a headless Chromium.
+"""Helpers for the end-to-end tests (production, Celery): fresh PostgreSQL databases, the Dagster
+processes as production runs them, a GraphQL client for the webserver, and a headless Chromium.
 
-Nothing here is mocked: the processes are the real `dagster-webserver` and `dagster-daemon run`,
-the storage is PostgreSQL, the browser is Debian's chromium driven by its chromedriver.
+Nothing here is mocked: the processes are the real `dagster-webserver`, `dagster-daemon run` (and
+Redis and Celery workers), the storage is PostgreSQL, the browser is Debian's chromium driven by
+its chromedriver.
 """
 
 from __future__ import annotations
 
+import csv
 import ctypes
+import io
 import os
 import signal
 import socket
@@ -102,6 +105,10 @@ class Process:
         self.pgid = os.getpgid(self.popen.pid)
         _LIVE.append(self)
 
+    def descendants(self) -> list[int]:
+        """The live processes it started, and theirs (a Celery worker's pool, a code server's runs)."""
+        return _descendants(self.popen.pid)
+
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
         text_lines = self.log_path.read_text(errors="replace").splitlines()
@@ -173,6 +180,21 @@ def _descendants(root: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def expected_standings(board: bytes, users: list[tuple[str, str | None]]) -> dict[str, tuple[int, str]]:
+    """From a current-format export itself, with the csv module: each user's best rank (Rank 0
+    benchmark rows never count) and that row's team name, matching (site username, Kaggle username
+    or None when it is the same) to the members case-insensitively."""
+    best: dict[str, tuple[int, str]] = {}
+    for row in csv.DictReader(io.StringIO(board.decode("utf-8-sig"))):
+        members = {name.strip().lower() for name in row["TeamMemberUserNames"].split(",") if name.strip()}
+        for username, kaggle_username in users:
+            rank = int(row["Rank"])
+            if rank > 0 and (kaggle_username or username).lower() in members:
+                if username not in best or rank < best[username][0]:
+                    best[username] = (rank, row["TeamName"])
+    return best
 
 
 def dagster_command(name: str, *args: str) -> list[str]:
