@@ -178,3 +178,25 @@ def test_runs_execute_in_process_unless_the_deployment_chooses_celery(monkeypatc
     monkeypatch.setenv("KAGGLE_LB_EXECUTOR", "dask")
     with pytest.raises(ConfigurationError, match="KAGGLE_LB_EXECUTOR=dask: expected in_process"):
         executor_from_env()
+
+
+def test_kubernetes_values_keep_the_run_queue_pool_and_settings_of_production():
+    values, deploy = load(DEPLOY / "kubernetes" / "values.yaml"), load(DEPLOY / "dagster.yaml")
+    runs, pools = deploy["concurrency"]["runs"], deploy["concurrency"]["pools"]
+    assert values["concurrency"] == {
+        "enabled": True,
+        "runs": {
+            "maxConcurrentRuns": runs["max_concurrent_runs"],
+            "tagConcurrencyLimits": runs["tag_concurrency_limits"],
+        },
+        "pools": {"defaultLimit": pools["default_limit"], "granularity": pools["granularity"]},
+    }
+    assert values["dagsterDaemon"]["runMonitoring"]["enabled"] is deploy["run_monitoring"]["enabled"] is True
+    assert values["telemetry"]["enabled"] is deploy["telemetry"]["enabled"] is False
+    assert values["postgresql"]["postgresqlScheme"] == deploy["storage"]["postgres"]["postgres_db"]["scheme"]
+    (code,) = values["dagster-user-deployments"]["deployments"]
+    assert code["dagsterApiGrpcArgs"] == ["-m", "kaggle_lb.definitions"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    # Secrets only by the name of a Kubernetes Secret.
+    assert values["generatePostgresqlPasswordSecret"] is False and "postgresqlPassword" not in values["postgresql"]
+    assert code["envSecrets"] == values["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
