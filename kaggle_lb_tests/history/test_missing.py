@@ -2,8 +2,11 @@
 row of the board names, with the closest name on it; nothing is matched by it."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kaggle_lb.leaderboard.missing import distance, missing_users
+from kaggle_lb.leaderboard.matching import fold
+from kaggle_lb.leaderboard.missing import MAX_DISTANCE, Missing, distance, missing_users
 from kaggle_lb.storage import registry
 from kaggle_lb_tests.pipeline import board
 
@@ -37,8 +40,13 @@ def test_the_materialization_lists_the_missing_with_their_closest_names(sync, si
         ("ana-k", ["ana_k", "anna"], ("ana_k", 1)),
         ("abcd", ["bacd"], ("bacd", 2)),  # a transposition
         ("abcde", ["abc"], ("abc", 2)),  # two letters too many
+        ("abc", ["abcde"], ("abcde", 2)),  # two too few
+        ("abcdef", ["xbcdey"], ("xbcdey", 2)),  # two replaced, apart
+        ("abcd", ["xbcde"], ("xbcde", 2)),  # one replaced, one too few
         ("abcd", ["abd"], ("abd", 1)),  # one too many
         ("abd", ["abcd"], ("abcd", 1)),  # one too few
+        ("ab", ["xy", "ba"], ("ba", 2)),  # a tie: the first in sorted order
+        ("a", ["bc"], ("bc", 2)),  # shorter than three pieces
         ("abc", ["xyz"], None),
         ("longname", ["longnamexyz"], None),  # three edits
     ],
@@ -52,3 +60,47 @@ def test_closest_within_two_edits(name, board_names, closest):
 
 def test_a_name_on_the_board_is_not_missing_whatever_its_case():
     assert missing_users(["ana_k"], [("ana", " ANA_K ")]) == []
+
+
+def brute_force(board_keys, users):
+    """missing_users by its definition: every board name measured against every user's."""
+    names = set(board_keys)
+    found = []
+    for username, kaggle in users:
+        key = fold(kaggle)
+        if key and key not in names:
+            near = min(((distance(key, name), name) for name in names), default=(MAX_DISTANCE + 1, None))
+            found.append(Missing(username, kaggle, *((near[1], near[0]) if near[0] <= MAX_DISTANCE else (None, None))))
+    return sorted(found, key=lambda missing: missing.closest is None)
+
+
+# Few letters, so that names a few edits apart abound: users whose slices find many of the board's
+# names, users looked up one edit away before the board is indexed (few against many names), and
+# the board indexed first (many users against few names).
+names = st.text(alphabet="ab_é", max_size=9)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    board_keys=st.lists(names, max_size=60),
+    kaggle_names=st.lists(st.text(alphabet="abAB_é ", max_size=9), max_size=12),
+)
+def test_the_closest_names_are_those_measuring_every_pair_finds(board_keys, kaggle_names):
+    users = [(f"user{i}", kaggle) for i, kaggle in enumerate(kaggle_names)]
+    assert missing_users(board_keys, users) == brute_force(board_keys, users)
+
+
+@pytest.mark.parametrize("others", [0, 40])
+def test_numbered_names_alike_but_for_a_few_digits(others):
+    # Each user's slices find hundreds of the board's names. With few users, each is looked up one
+    # edit away before the board is indexed; with `others` more, the board is indexed first.
+    board_keys = [f"ana{number}x0" for number in range(10_000, 10_500)]
+    users = [("typo", "ANA10250X"), ("two-off", "ana102x0"), ("far", "ana1x0x0xx0")]
+    users += [(f"other{i}", f"zz{i}") for i in range(others)]
+    found = missing_users(board_keys, users)
+    assert found == brute_force(board_keys, users)
+    assert [(m.username, m.closest, m.distance) for m in found[:3]] == [
+        ("typo", "ana10250x0", 1),
+        ("two-off", "ana10002x0", 2),
+        ("far", None, None),
+    ]
