@@ -102,11 +102,15 @@ def _one_edit_away(key: str, names: set[str], alphabet: set[str]) -> set[str]:
 
 def _index(names: set[str], lengths: set[int]) -> Index:
     """The board's names of `lengths` by length, piece and text."""
-    index: Index = {length: (defaultdict(list), defaultdict(list), defaultdict(list)) for length in lengths}
+    by_length: defaultdict[int, list[str]] = defaultdict(list)
     for name in names:
-        tables = index.get(len(name))
-        if tables is not None:
-            for table, (start, end) in zip(tables, _pieces(len(name))):
+        by_length[len(name)].append(name)
+    index: Index = {}
+    for length in lengths:
+        tables: tuple[defaultdict[str, list[str]], ...] = (defaultdict(list), defaultdict(list), defaultdict(list))
+        index[length] = tables
+        for table, (start, end) in zip(tables, _pieces(length)):
+            for name in by_length.get(length, ()):
                 table[name[start:end]].append(name)
     return index
 
