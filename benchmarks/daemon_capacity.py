@@ -1,37 +1,107 @@
-"""How many competitions one machine keeps synced, measured through the real Dagster daemon.
+"""How many competitions one machine keeps fresh per 5 minutes, through the real Dagster daemon.
 
-    python -m benchmarks.daemon_capacity [--competitions 40] [--rows 1744] [--users 10000]
+    python -m benchmarks.daemon_capacity [--competitions 100 300 1000] [--users 10000] [--window 300]
 
-Starts `dagster-webserver` and `dagster-daemon run` as production does (the repository's
-dagster.yaml: at most 4 runs at once, one per competition), registers `--competitions`
-competitions with a local export each, then submits one `leaderboard_sync_job` run per
-competition through the webserver's GraphQL API, as the schedule's run requests do, twice:
+For each N it starts afresh: PostgreSQL databases for the Dagster instance (deploy/dagster.yaml:
+at most 4 runs at once, one per competition, the kaggle_api pool) and for the site, the real
+`dagster-webserver` and `dagster-daemon run` (schedules stopped, so that only the rounds below
+run; the sensors run as in production), the real kaggle client against the fake Kaggle server
+(in this process), N competitions with boards of realistic sizes (half of them 100 teams, 30%
+500, 15% 1,744, 5% 15,739; cut from the real Titanic export, so the names are Kaggle's) and
+`--users` site users. Then, measured one after the other:
 
-- "first sync": every board is new, so every run parses, matches and writes;
-- "unchanged poll": the same bytes again, tagged as scheduled runs: every run parses, matches and
-  finds nothing to change.
+- "batched, first sync": the schedule's requests (leaderboard_batch_job runs, batch_run_requests)
+  when every board is new: every competition gets its own sync run inside its batch;
+- "batched, tick": the same requests again after 10% of the boards changed on Kaggle: the 90%
+  unchanged are confirmed and observed without a run, the 10% are synced;
+- "per competition, tick": the previous path on the same state, 10% changed again: one
+  leaderboard_sync_job run per competition launched through the queue, each in a new process.
+  A round still going after --window seconds is stopped (its queued runs canceled) and counted
+  by what it finished within the window.
 
-Each round reports its wall time from the first submission to the last run's end, the runs'
-own start-to-success times, and the machine's CPU time per run (every process: the run
-workers the code server starts, one per run, and the webserver, daemon and code servers that
-launch them; from /proc/stat). Competitions per 5 minutes = runs finished per second of the
-round × 300.
+Each round reports its wall time (first launch to last run's end), how many competitions it kept
+fresh, competitions per 5 minutes (fresh ÷ wall × 300), and kaggle-lb's CPU per competition:
+the machine's busy time (/proc/stat: the daemon, the webserver, the code servers, every run
+process, PostgreSQL) less this process's own (the fake Kaggle server and the polling here).
 """
 
 import argparse
+import csv
+import io
 import json
 import os
+import random
+import resource
 import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.data import board_bytes
-from benchmarks.sync_benchmark import RESULTS_DIR, _populate
+from sqlalchemy.engine import URL, make_url
+
+from benchmarks.data import TITANIC, board_bytes, users_for
+from benchmarks.sync_benchmark import RESULTS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WINDOW_SECONDS = 300
+# (rows, share of the competitions): a class competition is small, a featured one large.
+SIZES = [(100, 0.5), (500, 0.3), (1_744, 0.15), (15_739, 0.05)]
+CHANGED_SHARE = 0.1
+BATCH_JOB = "leaderboard_batch_job"
+SYNC_JOB = "leaderboard_sync_job"
+DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+
+LAUNCH = """
+mutation($params: [ExecutionParams!]!) { launchMultipleRuns(executionParamsList: $params) {
+  __typename
+  ... on LaunchMultipleRunsResult { launchMultipleRunsResult {
+    __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } ... on Error { message }
+  } }
+  ... on PythonError { message }
+} }
+"""
+TERMINATE = """
+mutation($runIds: [String!]!) { terminateRuns(runIds: $runIds) { __typename } }
+"""
+SCHEDULES = """
+query($selector: RepositorySelector!) { schedulesOrError(repositorySelector: $selector) {
+  ... on Schedules { results { name scheduleState { id status } } } } }
+"""
+LOCATIONS = """
+{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+    locationOrLoadError { __typename ... on RepositoryLocation { repositories { name } } }
+} } } }
+"""
+STOP_SCHEDULE = """
+mutation($id: String!) { stopRunningSchedule(id: $id) { __typename } }
+"""
+
+
+@contextmanager
+def _postgres_database() -> Iterator[URL]:
+    """A new database beside KAGGLE_LB_TEST_POSTGRES_URL's, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    from kaggle_lb.storage.database import resolve_database_url
+
+    base = make_url(os.environ["KAGGLE_LB_TEST_POSTGRES_URL"])
+    name = f"kaggle_lb_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        resolve_database_url(base.render_as_string(hide_password=False)), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _machine_cpu_seconds() -> float:
@@ -41,102 +111,113 @@ def _machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _round(client, instance, slugs: list[str], tags: dict[str, str], timeout: float) -> dict:
-    from dagster import AssetRecordsFilter, DagsterRunStatus, RunsFilter
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
-    from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES
 
-    done = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-    cpu, started = _machine_cpu_seconds(), time.perf_counter()
-    run_ids = [
-        client.submit_job_execution("leaderboard_sync_job", tags={**tags, "dagster/partition": slug}) for slug in slugs
-    ]
-    while True:
-        records = instance.get_run_records(RunsFilter(run_ids=run_ids))
-        if len(records) == len(run_ids) and all(r.dagster_run.status in done for r in records):
-            break
-        if time.perf_counter() - started > timeout:
-            sys.exit(f"runs still unfinished after {timeout:.0f} s")
-        time.sleep(0.5)
-    failed = [r.dagster_run.run_id for r in records if r.dagster_run.status != DagsterRunStatus.SUCCESS]
-    if failed:
-        from dagster import DagsterEventType
+def _kaggle_lb_cpu() -> float:
+    return _machine_cpu_seconds() - _own_cpu_seconds()
 
-        events = instance.all_logs(failed[0], of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
-        causes = "\n".join(
-            event.dagster_event.step_failure_data.error.to_string()
-            if event.dagster_event.is_step_failure
-            else event.message or ""
-            for event in events
+
+def _sizes(count: int, seed: int = 3) -> list[int]:
+    rng = random.Random(seed)
+    rows, weights = zip(*SIZES)
+    return rng.choices(rows, weights=weights, k=count)
+
+
+def _board(rows: int, seed: int) -> bytes:
+    """`rows` consecutive teams of the real Titanic export (its names are Kaggle's), from a place
+    that depends on `seed` so that competitions differ, ranked anew with scores that fall in steps
+    of 0.0001 (neighbours often tie), as a class competition's board."""
+    header, *records = list(csv.reader(io.StringIO(TITANIC.read_text(encoding="utf-8-sig"))))
+    start = (seed * 997) % (len(records) - rows + 1)
+    rank, score = header.index("Rank"), header.index("Score")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for place, record in enumerate(records[start : start + rows], start=1):
+        record[rank], record[score] = str(place), f"{1 - place * 0.9 / rows:.4f}"
+        writer.writerow(record)
+    return out.getvalue().encode()
+
+
+def _changed(board: bytes, tick: int) -> bytes:
+    """The board after a submission: its last team's score goes down a little (it stays last)."""
+    rows = list(csv.reader(io.StringIO(board.decode())))
+    score = rows[0].index("Score")
+    rows[-1][score] = f"{float(rows[-1][score]) - tick * 1e-6:.6f}"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode()
+
+
+class Deployment:
+    """Fresh databases, the fake Kaggle, and the webserver and daemon, for N competitions."""
+
+    def __init__(self, stack: ExitStack, work: Path, count: int, users: int):
+        from dagster import DagsterInstance
+
+        from kaggle_lb.partitions import COMPETITIONS
+        from kaggle_lb.resources.database import DatabaseResource
+        from kaggle_lb.storage import registry, user_keys
+        from kaggle_lb_tests.e2e.production import (
+            GraphQL,
+            Process,
+            dagster_command,
+            dagster_pg_env,
+            free_port,
+            wait_for,
         )
-        sys.exit(f"{len(failed)} run(s) failed, e.g. {failed[0]}:\n{causes}")
-    wall = max(r.end_time for r in records) - min(r.create_timestamp.timestamp() for r in records)
-    cpu = _machine_cpu_seconds() - cpu
-    launch_to_success = [r.end_time - r.start_time for r in records]
-    written = instance.fetch_materializations(AssetRecordsFilter(asset_key=MATCHED_ENTRIES), limit=10_000).records
-    return {
-        "runs": len(records),
-        "runs_that_wrote": len({r.run_id for r in written} & set(run_ids)),
-        "wall_seconds": wall,
-        "run_seconds_median": statistics.median(launch_to_success),
-        "queued_seconds_median": statistics.median(r.start_time - r.create_timestamp.timestamp() for r in records),
-        "machine_cpu_seconds_per_run": cpu / len(records),
-        "competitions_per_5_minutes": int(WINDOW_SECONDS * len(records) / wall),
-    }
+        from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
 
+        self.slugs = [f"bench-{i:04d}" for i in range(count)]
+        self.kaggle = stack.enter_context(FakeKaggleServer())
+        self.boards = {slug: _board(rows, seed=i) for i, (slug, rows) in enumerate(zip(self.slugs, _sizes(count)))}
+        for slug, board in self.boards.items():
+            self.kaggle.set_board(slug, board)
+        dagster_db = stack.enter_context(_postgres_database())
+        site_db = stack.enter_context(_postgres_database())
+        site_url = site_db.render_as_string(hide_password=False)
+        site = DatabaseResource(url=site_url, home=str(work / "home"))
+        site.initialise()
+        with site.begin() as conn:
+            for slug in self.slugs:
+                registry.add_competition(conn, site.tables, slug)
+            registry.import_users(conn, site.tables, users_for(board_bytes(15_739), users))
+            user_keys.refresh(conn, site.tables)
+        site.dispose()
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--competitions", type=int, default=40)
-    parser.add_argument("--rows", type=int, default=1_744)
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds a round may take")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "daemon_capacity.json", help="JSON file")
-    args = parser.parse_args(argv)
-
-    from dagster import DagsterInstance
-    from dagster_graphql import DagsterGraphQLClient
-
-    from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
-    from kaggle_lb.partitions import competitions_partitions
-    from kaggle_lb.resources.database import DatabaseResource
-    from kaggle_lb.storage import registry
-    from kaggle_lb_tests.e2e.production import GraphQL, Process, dagster_command, free_port, killed_on_sigterm, wait_for
-
-    slugs = [f"bench-{i:03d}" for i in range(args.competitions)]
-    with tempfile.TemporaryDirectory(prefix="kaggle-lb-capacity-") as workdir, killed_on_sigterm():
-        work = Path(workdir)
-        board = board_bytes(args.rows)
-        (work / "exports").mkdir()
-        for slug in slugs:
-            (work / "exports" / f"{slug}.csv").write_bytes(board)
         home = work / "dagster_home"
         home.mkdir()
-        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
-        site_url = f"sqlite:///{work / 'site.sqlite3'}"
+        (home / "dagster.yaml").write_text((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
         env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_DISABLE_TELEMETRY": "1",
-            "KAGGLE_LB_DATABASE_URL": site_url,
-            "KAGGLE_LB_HOME": str(work / "home"),
-            "KAGGLE_LB_SOURCE": str(work / "exports"),
+            name: value
+            for name, value in os.environ.items()
+            if name.lower() not in ("no_proxy", "http_proxy", "https_proxy") and not name.startswith("KAGGLE")
         }
-        os.environ.update(DAGSTER_HOME=str(home))
-        # The instance's storage is created here, before the servers start: two processes creating
-        # a fresh SQLite instance at once can stamp its schema twice.
+        env.update(
+            dagster_pg_env(dagster_db),
+            DAGSTER_HOME=str(home),
+            DAGSTER_DISABLE_TELEMETRY="1",
+            HOME=str(work),
+            KAGGLE_LB_DATABASE_URL=site_url,
+            KAGGLE_LB_HOME=str(work / "home"),
+            KAGGLE_USERNAME="lb-bot",
+            KAGGLE_KEY="not-a-real-key",
+            KAGGLE_API_ENVIRONMENT="LOCALHOST",
+            # Capacity, not Kaggle's pace, is measured: the pace's own limit is in the README.
+            KAGGLE_LB_KAGGLE_REQUESTS_PER_MINUTE="1000000",
+            HTTP_PROXY=self.kaggle.url,
+            http_proxy=self.kaggle.url,
+        )
+        os.environ.update({key: value for key, value in env.items() if key.startswith("DAGSTER_")})
+        # The partitions exist before the daemon starts: its sensor finds nothing to sync.
         with DagsterInstance.get() as instance:
-            instance.add_dynamic_partitions(competitions_partitions.name, slugs)
-        _populate(site_url, str(work / "home"), board, args.users)  # registers "bench" and the users
-        database = DatabaseResource(url=site_url, home=str(work / "home"))
-        database.initialise()
-        with database.begin() as conn:
-            for slug in slugs:
-                registry.add_competition(conn, database.tables, slug)
-        database.dispose()
+            instance.add_dynamic_partitions(COMPETITIONS, self.slugs)
 
         port = free_port()
-        processes = [
+        self.processes = [
             Process(
                 "webserver",
                 dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"),
@@ -145,34 +226,172 @@ def main(argv: list[str] | None = None) -> dict:
             ),
             Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, work),
         ]
-        try:
-            graphql = GraphQL(f"http://127.0.0.1:{port}")
-            wait_for("the webserver", graphql.up, timeout=120, diagnose=processes[0].log_tail)
-            with DagsterInstance.get() as instance:
-                client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-                time.sleep(5)  # let the daemon settle: its start-up is not a run's cost
-                rounds = {
-                    "first sync": _round(client, instance, slugs, {}, args.timeout),
-                    "unchanged poll": _round(client, instance, slugs, {TRIGGER_TAG: SCHEDULED}, args.timeout),
-                }
-        finally:
-            for process in processes:
-                process.kill()
+        stack.callback(lambda: [process.kill() for process in self.processes])
+        self.api = GraphQL(f"http://127.0.0.1:{port}")
+        wait_for("the webserver", self.api.up, timeout=180, diagnose=self.processes[0].log_tail)
+        self.repo = wait_for("the code location", self._location, timeout=180, diagnose=self.processes[0].log_tail)
+        self._stop_schedules()
+        time.sleep(10)  # let the daemon settle: its start-up is not a round's cost
 
-    report = {
-        "competitions": args.competitions,
-        "rows": args.rows,
-        "users": args.users,
-        "cores": os.cpu_count(),
-        "rounds": rounds,
+    def _location(self) -> dict | None:
+        entries = self.api(LOCATIONS)["workspaceOrError"].get("locationEntries", [])
+        for entry in entries:
+            loaded = entry["locationOrLoadError"]
+            if entry["loadStatus"] == "LOADED" and loaded and loaded["__typename"] == "RepositoryLocation":
+                return {"repositoryLocationName": entry["name"], "repositoryName": loaded["repositories"][0]["name"]}
+        return None
+
+    def _stop_schedules(self) -> None:
+        found = self.api(SCHEDULES, selector=self.repo)["schedulesOrError"]["results"]
+        for schedule in found:
+            if schedule["scheduleState"]["status"] == "RUNNING":
+                self.api(STOP_SCHEDULE, id=schedule["scheduleState"]["id"])
+
+    def change_boards(self, tick: int) -> list[str]:
+        changed = random.Random(tick).sample(self.slugs, max(1, round(len(self.slugs) * CHANGED_SHARE)))
+        for slug in changed:
+            self.boards[slug] = _changed(self.boards[slug], tick)
+            self.kaggle.set_board(slug, self.boards[slug])
+        return changed
+
+    def launch(self, job: str, requests: list[tuple[dict, dict]]) -> list[str]:
+        """Launch (tags, run config) requests of `job`, as the UI's "Launch all" does."""
+        run_ids: list[str] = []
+        for start in range(0, len(requests), 100):
+            params = [
+                {
+                    "selector": {**self.repo, "jobName": job},
+                    "runConfigData": json.dumps(config),
+                    "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+                }
+                for tags, config in requests[start : start + 100]
+            ]
+            result = self.api(LAUNCH, params=params)["launchMultipleRuns"]
+            for launched in result["launchMultipleRunsResult"]:
+                if launched["__typename"] != "LaunchRunSuccess":
+                    sys.exit(f"launch failed: {launched}")
+                run_ids.append(launched["run"]["runId"])
+        return run_ids
+
+
+def _failure(instance, run_id: str) -> str:
+    from dagster import DagsterEventType
+
+    events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
+    return "\n".join(
+        event.dagster_event.step_failure_data.error.to_string()
+        if event.dagster_event and event.dagster_event.is_step_failure and event.dagster_event.step_failure_data.error
+        else event.message or ""
+        for event in events
+    )
+
+
+def _round(deployment: Deployment, job: str, requests: list[tuple[dict, dict]], window: float | None) -> dict:
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    cpu, started = _kaggle_lb_cpu(), time.time()
+    run_ids = deployment.launch(job, requests)
+    stopped = False
+    with DagsterInstance.get() as instance:
+        while True:
+            records = instance.get_run_records(RunsFilter(run_ids=run_ids))
+            if len(records) == len(run_ids) and all(r.dagster_run.status.value in DONE for r in records):
+                break
+            if window is not None and time.time() - started > window and not stopped:
+                queued = [r.dagster_run.run_id for r in records if r.dagster_run.status == DagsterRunStatus.QUEUED]
+                if queued:
+                    deployment.api(TERMINATE, runIds=queued)
+                stopped = True
+            time.sleep(2)
+        cpu = _kaggle_lb_cpu() - cpu
+        finished = [r for r in records if r.dagster_run.status == DagsterRunStatus.SUCCESS]
+        failed = [r for r in records if r.dagster_run.status == DagsterRunStatus.FAILURE]
+        if failed:
+            sys.exit(f"{len(failed)} run(s) failed, e.g.:\n{_failure(instance, failed[0].dagster_run.run_id)}")
+        if job == BATCH_JOB:
+            children = instance.get_run_records(RunsFilter(job_name=SYNC_JOB, tags={"kaggle_lb/batch": run_ids}))
+            broken = [r for r in children if r.dagster_run.status != DagsterRunStatus.SUCCESS]
+            if broken:
+                run_id = broken[0].dagster_run.run_id
+                sys.exit(f"{len(broken)} sync run(s) failed, e.g.:\n{_failure(instance, run_id)}")
+        child_runs = len(children) if job == BATCH_JOB else len(finished)
+    ended = max((r.end_time or started) for r in finished) if finished else time.time()
+    wall = ended - started
+    if job == BATCH_JOB:
+        fresh = sum(len(config["ops"]["poll_leaderboards"]["config"]["competitions"]) for _, config in requests)
+    else:
+        fresh = len(finished)
+    return {
+        "runs_launched": len(run_ids),
+        "sync_runs": child_runs,
+        "competitions_fresh": fresh,
+        "stopped_at_window": stopped,
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
+        "cpu_seconds_per_competition": round(cpu / fresh, 3) if fresh else None,
+        "competitions_per_5_minutes": int(WINDOW_SECONDS * fresh / wall) if wall > 0 else None,
     }
-    for name, r in rounds.items():
-        print(
-            f"{name:15} {r['runs']} runs in {r['wall_seconds']:6.1f} s · start→success median "
-            f"{r['run_seconds_median']:.2f} s · machine CPU {r['machine_cpu_seconds_per_run']:.2f} s per run · "
-            f"{r['competitions_per_5_minutes']} competitions per 5 minutes"
-        )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+
+
+def measure(count: int, users: int, window: float) -> dict:
+    from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
+    from kaggle_lb.ops.batch import batch_run_requests
+    from kaggle_lb_tests.e2e.production import killed_on_sigterm
+
+    rounds = {}
+    with tempfile.TemporaryDirectory(prefix="kaggle-lb-capacity-") as workdir, ExitStack() as stack:
+        stack.enter_context(killed_on_sigterm())
+        deployment = Deployment(stack, Path(workdir), count, users)
+
+        def batched() -> list[tuple[dict, dict]]:
+            tick = datetime.now(UTC).isoformat()
+            return [
+                (request.tags, request.run_config)
+                for request in batch_run_requests(deployment.slugs, tick, {TRIGGER_TAG: SCHEDULED})
+            ]
+
+        per_competition = [({"dagster/partition": slug, TRIGGER_TAG: SCHEDULED}, {}) for slug in deployment.slugs]
+        rounds["batched, first sync"] = _round(deployment, BATCH_JOB, batched(), None)
+        deployment.change_boards(1)
+        rounds["batched, tick"] = _round(deployment, BATCH_JOB, batched(), None)
+        deployment.change_boards(2)
+        rounds["per competition, tick"] = _round(deployment, SYNC_JOB, per_competition, window)
+    return rounds
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--competitions", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--window", type=float, default=WINDOW_SECONDS, help="seconds a per-competition round may run")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "daemon_capacity.json", help="JSON file")
+    args = parser.parse_args(argv)
+    if "KAGGLE_LB_TEST_POSTGRES_URL" not in os.environ:
+        sys.exit("set KAGGLE_LB_TEST_POSTGRES_URL to a PostgreSQL database the benchmark may create databases from")
+    os.environ.setdefault("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
+
+    report: dict = {"users": args.users, "cores": os.cpu_count(), "batch_size": None, "by_competitions": {}}
+    from kaggle_lb.ops.batch import batch_size
+
+    report["batch_size"] = batch_size()
+    for count in args.competitions:
+        rounds = measure(count, args.users, args.window)
+        report["by_competitions"][count] = rounds
+        for name, r in rounds.items():
+            print(
+                f"N={count:5} {name:22} {r['competitions_fresh']:5} fresh in {r['wall_seconds']:7.1f} s"
+                f"{' (stopped)' if r['stopped_at_window'] else '':10} · {r['runs_launched']:4} runs launched, "
+                f"{r['sync_runs']:4} sync runs · CPU {r['cpu_seconds_per_competition']} s per competition · "
+                f"{r['competitions_per_5_minutes']} competitions per 5 minutes",
+                flush=True,
+            )
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2))
+    medians = {
+        name: statistics.median(r[name]["cpu_seconds_per_competition"] or 0 for r in report["by_competitions"].values())
+        for name in next(iter(report["by_competitions"].values()))
+    }
+    report["median_cpu_seconds_per_competition"] = medians
     args.output.write_text(json.dumps(report, indent=2))
     return report
 

@@ -238,17 +238,22 @@ def sync_changed_leaderboards(
     """Each polled competition's leaderboard_sync_job run, one after the other in this process, on
     the board its poll holds; a run that fails is reported by name and the next one goes on."""
     polled = PolledSource(leaderboard_source)
+    # The batch's own resources, as they are: every sync run shares the site database's engine and
+    # bound tables instead of connecting and reading the site's schema anew.
+    shared = {"database": database, "quality": quality, "leaderboard_source": polled}
     sync_job = Definitions(
         assets=[*leaderboard_assets, user_match_keys],
         asset_checks=leaderboard_checks,
         jobs=[leaderboard_sync_job],
         resources={
-            "database": database,
-            "quality": quality,
+            **{key: ResourceDefinition.hardcoded_resource(value) for key, value in shared.items()},
             "raw_csv_io_manager": raw_csv_io_manager,
-            "leaderboard_source": ResourceDefinition.hardcoded_resource(polled),
         },
     ).resolve_job_def(leaderboard_sync_job.name)
+    # This process writes every event of every sync run it starts: PostgreSQL instance storage
+    # otherwise opens a connection per event (benchmarks/README.md, "The batch"). No statement
+    # timeout (0): a run's own limits apply. A no-op for SQLite storage.
+    context.instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
     tags = {
         TRIGGER_TAG: context.run.tags.get(TRIGGER_TAG, SCHEDULED),
         BATCH_TAG: context.run_id,
