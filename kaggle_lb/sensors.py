@@ -1,6 +1,5 @@
 """Sensors: the competitions' partitions, and data-quality alerts."""
 
-import json
 from datetime import UTC, datetime
 
 from dagster import (
@@ -16,12 +15,11 @@ from kaggle_lb.assets import freshness_check, leaderboard_check_keys
 from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.partitions import COMPETITIONS, competitions_partitions
 from kaggle_lb.quality import health
-from kaggle_lb.quality.alerts import FAILING, PASSING, changes, private_board_notices
+from kaggle_lb.quality.alerts import changes
 from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
-from kaggle_lb.storage import registry, standings
-from kaggle_lb.storage.schema import PRIVATE
+from kaggle_lb.storage import polls, registry
 
 FRESHNESS_CHECK_KEY = freshness_check.check_key
 
@@ -66,63 +64,48 @@ def quality_alert_sensor(
     and once when its standings switch to Kaggle's private board; records a stale competition's
     failing freshness check on its partition (one run per stale spell).
 
-    What was last alerted lives in the sensor's cursor, which the instance stores: it survives a
-    daemon restart on SQLite and PostgreSQL instances alike.
+    Each evaluation reads the runs that ended since the last one and every competition's last check
+    against Kaggle (health.evaluate). What was last alerted lives in the sensor's cursor, which the
+    instance stores: it survives a daemon restart on SQLite and PostgreSQL instances alike.
     """
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    alerted: dict[str, str] = cursor.get("alerted", {})
-    watched: dict[str, str] = cursor.get("watched", {})
-    announced: set[str] = set(cursor.get("private_boards", []))
-    now = datetime.now(UTC)
+    memory = health.Memory.load(context.cursor)
     with database.begin() as conn:
         competitions = registry.list_competitions(conn, database.tables)
-        synced = {c.slug: standings.last_sync(conn, database.tables, c.id) for c in competitions}
+        last_checked = polls.last_checked(conn, database.tables)
     partitions = set(context.instance.get_dynamic_partitions(COMPETITIONS))
-
-    statuses, stale = [], []
-    for competition in (c for c in competitions if c.slug in partitions):
-        since = datetime.fromisoformat(watched.setdefault(competition.slug, now.isoformat()))
-        checks = health.check_statuses(context.instance, competition.slug, leaderboard_check_keys)
-        statuses += [*checks, health.run_status(context.instance, competition.slug, checks)]
-        if competition.is_active:
-            last = synced[competition.slug]
-            freshness = health.freshness_status(
-                competition.slug, last.synced_at if last else None, quality.freshness_minutes, now, since
-            )
-            statuses.append(freshness)
-            if freshness.state == FAILING:
-                stale.append(
-                    RunRequest(
-                        partition_key=competition.slug,
-                        # The sync job's freshness check alone, on the stale competition's partition.
-                        asset_selection=[],
-                        asset_check_keys=[FRESHNESS_CHECK_KEY],
-                        # One run per stale spell: the key names the sync it has been waiting since.
-                        run_key=f"{competition.slug}@stale-since-{last.synced_at.isoformat() if last else 'never'}",
-                    )
-                )
+    evaluation = health.evaluate(
+        context.instance,
+        memory,
+        [c for c in competitions if c.slug in partitions],
+        last_checked,
+        leaderboard_check_keys,
+        quality.freshness_minutes,
+        datetime.now(UTC),
+    )
 
     sent = 0
-    for alert in changes(alerted, statuses):
-        if not alerts.send(alert):
-            continue  # state unchanged, so the next evaluation tries again
-        sent += 1
-        alerted[alert.status.key] = PASSING if alert.recovered else FAILING
-    on_private = {slug for slug, last in synced.items() if last is not None and last.board == PRIVATE}
-    for notice in private_board_notices(announced, on_private & partitions):
-        if alerts.send(notice):
-            sent += 1
-            announced.add(notice.competition)
+    for alert in changes(memory.alerted, evaluation.statuses):
+        delivered = alerts.send(alert)  # not delivered: the state stays, the next evaluation tries again
+        memory.record(alert, delivered)
+        sent += delivered
+    for notice in memory.notices_due(evaluation.switched):
+        delivered = alerts.send(notice)
+        memory.record_notice(notice, delivered)
+        sent += delivered
+    context.update_cursor(memory.dump({c.slug for c in competitions}))
 
-    registered = {c.slug for c in competitions}
-    context.update_cursor(
-        json.dumps(
-            {
-                "alerted": {k: v for k, v in alerted.items() if k.split("|")[0] in registered},
-                "watched": {k: v for k, v in watched.items() if k in registered},
-                "private_boards": sorted(announced & registered),
-            }
+    stale = [
+        RunRequest(
+            partition_key=slug,
+            # The sync job's freshness check alone, on the stale competition's partition.
+            asset_selection=[],
+            asset_check_keys=[FRESHNESS_CHECK_KEY],
+            # One run per stale spell: the key names the check it has been waiting since.
+            run_key=f"{slug}@stale-since-{checked.isoformat() if checked else 'never'}",
         )
+        for slug, checked in sorted(evaluation.stale.items())
+    ]
+    summary = (
+        f"{len(evaluation.statuses)} states evaluated ({evaluation.read} competitions' runs read), {sent} alert(s) sent"
     )
-    summary = f"{len(statuses)} states evaluated, {sent} alert(s) sent"
     return SensorResult(run_requests=stale) if stale else SkipReason(summary)

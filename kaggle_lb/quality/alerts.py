@@ -98,8 +98,3 @@ class Notice:
             "detail: Kaggle published the private leaderboard; the standings now follow its ranks and scores\n"
             f"link: {link}"
         )
-
-
-def private_board_notices(announced: set[str], private: set[str]) -> list[Notice]:
-    """A notice for each competition now on its private board that was not announced yet."""
-    return [Notice(slug) for slug in sorted(private - announced)]

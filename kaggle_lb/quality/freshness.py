@@ -1,26 +1,41 @@
-"""Whether a competition's standings are fresh: judged here alone, from when kaggle-lb last
-wrote them (kaggle_lb_syncs), by the freshness check and the alert sensor alike."""
+"""Whether a competition's standings are fresh: judged here alone, by the freshness check and the
+alert sensor alike, from the last time kaggle-lb checked them against Kaggle: its last sync
+(kaggle_lb_syncs), or a later poll that found the board unchanged (kaggle_lb_polls)."""
 
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from kaggle_lb.quality.board_checks import CheckOutcome
+from kaggle_lb.storage import polls, standings
+from kaggle_lb.storage.schema import Tables
+
+
+def last_checked(conn: Connection, tables: Tables, competition_id: int) -> datetime | None:
+    """One competition's last check, as polls.last_checked reads every competition's: a
+    confirmation counts only for a competition that has been synced."""
+    synced = standings.last_sync(conn, tables, competition_id)
+    if synced is None:
+        return None
+    confirmed = polls.confirmations(conn, tables, [competition_id]).get(competition_id)
+    return max(synced.synced_at, confirmed.confirmed_at) if confirmed else synced.synced_at
 
 
 def judge_freshness(
-    last_synced: datetime | None, window_minutes: float, now: datetime, watched_since: datetime | None = None
+    last_checked: datetime | None, window_minutes: float, now: datetime, watched_since: datetime | None = None
 ) -> CheckOutcome:
-    """Stale when not synced within the window; a never-synced competition is stale once it has
+    """Stale when not checked within the window; a never-synced competition is stale once it has
     been watched for a whole window (at once when `watched_since` is unknown)."""
-    reference = last_synced or watched_since
+    reference = last_checked or watched_since
     age_minutes = (now - reference).total_seconds() / 60 if reference else None
     metadata = {"window_minutes": window_minutes, "age_minutes": None if age_minutes is None else round(age_minutes, 1)}
     if age_minutes is not None and age_minutes <= window_minutes:
-        detail = f"last synced {age_minutes:.0f} min ago" if last_synced else "not synced yet, within the window"
+        detail = f"last checked {age_minutes:.0f} min ago" if last_checked else "not synced yet, within the window"
         return CheckOutcome(True, detail, metadata)
     detail = (
-        f"stale: last synced {age_minutes:.0f} min ago ({last_synced:%Y-%m-%d %H:%M} UTC), "
+        f"stale: last checked {age_minutes:.0f} min ago ({last_checked:%Y-%m-%d %H:%M} UTC), "
         f"more than the {window_minutes:g} min allowed"
-        if last_synced
+        if last_checked
         else f"stale: never synced in the {window_minutes:g} min allowed"
     )
     return CheckOutcome(False, detail, metadata)

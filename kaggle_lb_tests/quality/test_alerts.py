@@ -5,16 +5,21 @@ import json
 import threading
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pandas as pd
 import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context, instance_for_test
+from sqlalchemy import Engine, event, select, update
 
+from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
+from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.leaderboard_source import LocalExportsResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.sensors import quality_alert_sensor
-from kaggle_lb.storage import registry
+from kaggle_lb.storage import polls, registry, standings
 from kaggle_lb_tests.databases import fresh_postgres_url
 from kaggle_lb_tests.pipeline import BAD_BOARDS, BOARD, TITANIC, Sync, board
 
@@ -24,6 +29,7 @@ class AlertReceiver(ThreadingHTTPServer):
 
     def __init__(self):
         self.received: list[dict] = []
+        self.refusing = False  # answer 500, as a destination that is down
         super().__init__(("127.0.0.1", 0), _Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -39,6 +45,10 @@ class AlertReceiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.server.refusing:
+            self.send_response(500)
+            self.end_headers()
+            return
         self.server.received.append(json.loads(body))
         self.send_response(200)
         self.end_headers()
@@ -93,6 +103,16 @@ class Alerting:
                 result = quality_alert_sensor(context)
                 self.cursor = context.cursor
         return result
+
+
+def record_freshness(sync: Sync, request):
+    """The run the daemon launches for a stale-run request: the sync job, its freshness check alone."""
+    job = sync.defs.resolve_job_def("leaderboard_sync_job").get_subset(
+        asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
+    )
+    recorded = job.execute_in_process(partition_key=request.partition_key, instance=sync.instance, raise_on_error=False)
+    (evaluation,) = recorded.get_asset_check_evaluations()
+    return evaluation
 
 
 ALL_ZERO = board(*(f'{i},{100 + i},team{i},"2026-11-01 10:00:00",0.0,1,member{i}' for i in range(1, 9)))
@@ -182,14 +202,9 @@ def test_a_stale_competition_among_fresh_ones_alerts_once(instance, site, export
     (request,) = first.run_requests
     assert request.partition_key == "demo-comp" and [r.run_key for r in second.run_requests] == [request.run_key]
     assert request.asset_selection == [] and [key.name for key in request.asset_check_keys] == ["freshness_check"]
-    # The run the daemon launches for it: the sync job, its freshness check alone.
-    job = sync.defs.resolve_job_def("leaderboard_sync_job").get_subset(
-        asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
-    )
-    recorded = job.execute_in_process(partition_key="demo-comp", instance=sync.instance, raise_on_error=False)
-    (evaluation,) = recorded.get_asset_check_evaluations()
+    evaluation = record_freshness(sync, request)
     assert evaluation.check_name == "freshness_check" and evaluation.partition == "demo-comp"
-    assert not evaluation.passed and evaluation.description.startswith("stale: last synced")
+    assert not evaluation.passed and evaluation.description.startswith("stale: last checked")
 
     sync("demo-comp", scheduled=True)  # the next poll brings it back
     assert isinstance(alerting.tick(), SkipReason)  # fresh again: nothing to record
@@ -204,3 +219,199 @@ def test_alerts_are_logged_when_no_destination_is_set(sync, site, exports, caplo
     with build_sensor_context(instance=sync.instance, resources=resources) as context:
         quality_alert_sensor(context)
     assert "HIGH demo-comp: scores_vary_check" in caplog.text
+
+
+def _sync_row(site, slug: str):
+    with site.begin() as conn:
+        competition = registry.get_competition(conn, site.tables, slug)
+        syncs = site.tables.syncs
+        row = conn.execute(select(syncs).where(syncs.c.competition_id == competition.id)).one()
+    return competition.id, row
+
+
+def _stale_since(request) -> datetime:
+    return datetime.fromisoformat(request.run_key.split("@stale-since-")[1])
+
+
+def test_a_board_a_poll_confirmed_recently_is_fresh_though_its_last_sync_is_old(sync, site, exports, receiver):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    competition_id, row = _sync_row(site, "demo-comp")
+    now = datetime.now(UTC)
+    synced_at = now - timedelta(minutes=60)  # the board has not changed for an hour
+    with site.begin() as conn:
+        syncs = site.tables.syncs
+        conn.execute(update(syncs).where(syncs.c.competition_id == competition_id).values(synced_at=synced_at))
+    alerting = Alerting(sync.instance, site, receiver)  # a 15 min window
+
+    stale = alerting.tick()
+    (alert,) = receiver.take()
+    assert "demo-comp: freshness_check" in alert["title"] and "stale: last checked 60 min ago" in alert["message"]
+    (request,) = stale.run_requests
+    assert _stale_since(request) == synced_at
+
+    # A poll found the board unchanged 2 minutes ago: checked against Kaggle, so fresh.
+    with site.begin() as conn:
+        polls.confirm(conn, site.tables, competition_id, row.fingerprint, row.key_version, now - timedelta(minutes=2))
+    assert isinstance(alerting.tick(), SkipReason)  # no stale run to request
+    (recovery,) = receiver.take()
+    assert "RECOVERED demo-comp: freshness_check" in recovery["title"]
+    evaluation = record_freshness(sync, request)  # the check itself judges from the confirmation too
+    assert evaluation.passed and evaluation.description == "last checked 2 min ago"
+
+    # The polls stop: a new stale spell, with a run of its own, named after the last confirmation.
+    confirmed_at = now - timedelta(minutes=30)
+    with site.begin() as conn:
+        polls.confirm(conn, site.tables, competition_id, row.fingerprint, row.key_version, confirmed_at)
+    (again,) = alerting.tick().run_requests
+    assert _stale_since(again) == confirmed_at and again.run_key != request.run_key
+    (alert,) = receiver.take()
+    assert "stale: last checked 30 min ago" in alert["message"]
+    evaluation = record_freshness(sync, again)
+    assert not evaluation.passed and evaluation.description.startswith("stale: last checked 30 min ago")
+
+
+def register_synced(site, instance: DagsterInstance, slugs: list[str]) -> None:
+    """Competitions registered, with their partitions and standings (no site user on their boards),
+    written as a sync writes them: real runs for hundreds of competitions would take minutes."""
+    nobody = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in ENTRY_DTYPES.items()})
+    with site.begin() as conn:
+        for slug in slugs:
+            registry.add_competition(conn, site.tables, slug)
+            competition_id = registry.get_competition(conn, site.tables, slug).id
+            standings.write_standings(conn, site.tables, competition_id, nobody)
+            standings.record_sync(conn, site.tables, competition_id, board_rows=0, matched=0)
+    instance.add_dynamic_partitions(COMPETITIONS, slugs)
+
+
+@contextmanager
+def sql_statements():
+    """Every SQL statement run meanwhile, by any engine: the site database's and the Dagster
+    instance's run, event-log and schedule storages."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_an_evaluation_reads_what_changed_not_every_competition(sync, site, exports, receiver):
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    register_synced(site, sync.instance, [f"comp-{i:03d}" for i in range(200)])
+    alerting = Alerting(sync.instance, site, receiver)
+    for _ in range(2):  # the first evaluations read every competition once, 200 at a time
+        alerting.tick()
+
+    with sql_statements() as quiet:
+        assert isinstance(alerting.tick(), SkipReason)
+    cursor = alerting.cursor
+    register_synced(site, sync.instance, [f"comp-{i:03d}" for i in range(200, 400)])
+    with sql_statements() as twice_as_many:
+        assert isinstance(alerting.tick(), SkipReason)
+
+    # As many statements for 201 competitions as for 401, fewer than the competitions: the
+    # competitions and their last checks, the partitions, the runs ended since, and the storages'
+    # own (the per-competition loop ran 3 or more for each competition).
+    assert len(quiet) == len(twice_as_many) < 201, "\n".join(twice_as_many)
+    # The cursor does not grow with the competitions either.
+    assert len(alerting.cursor) <= len(cursor) < 500
+    assert receiver.take() == []
+
+    # One competition's run ends: its runs and checks are read, and nobody else's.
+    (exports / "comp-123.csv").write_bytes(ALL_ZERO)
+    sync("comp-123", scheduled=True, raise_on_error=False)
+    with sql_statements() as one_more:
+        alerting.tick()
+    (alert,) = receiver.take()
+    assert "HIGH comp-123: scores_vary_check" in alert["title"]
+    assert len(one_more) <= len(quiet) + 20, "\n".join(one_more)
+
+
+def test_a_failing_run_among_many_competitions_alerts_for_that_one_only(sync, site, exports, receiver):
+    slugs = [f"comp-{i:03d}" for i in range(50)]
+    register_synced(site, sync.instance, slugs)
+    for slug in ("demo-comp", "comp-007", "comp-042"):
+        (exports / f"{slug}.csv").write_bytes(BOARD)
+        sync(slug)
+    alerting = Alerting(sync.instance, site, receiver)
+    alerting.tick()
+    assert receiver.take() == []
+
+    (exports / "comp-042.csv").write_bytes(ALL_ZERO)
+    sync("comp-042", scheduled=True, raise_on_error=False)
+    sync("comp-007", scheduled=True)  # another competition's run ends too, and passes
+    alerting.tick()
+    (alert,) = receiver.take()
+    assert alert["title"] == "[kaggle-lb] HIGH comp-042: scores_vary_check"
+    alerting.tick()
+    assert receiver.take() == []  # alerted once
+
+    (exports / "comp-042.csv").write_bytes(BOARD)
+    sync("comp-042", scheduled=True)
+    alerting.tick()
+    (recovery,) = receiver.take()
+    assert recovery["title"] == "[kaggle-lb] RECOVERED comp-042: scores_vary_check"
+
+
+def test_an_alert_not_delivered_is_sent_on_a_later_evaluation_though_nothing_changed(sync, site, exports, receiver):
+    (exports / "demo-comp.csv").write_bytes(ALL_ZERO)
+    sync(raise_on_error=False)
+    alerting = Alerting(sync.instance, site, receiver)
+    alerting.tick()
+    receiver.take()
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+
+    receiver.refusing = True  # the destination is down when the recovery is due
+    alerting.tick()
+    receiver.refusing = False
+    assert receiver.take() == []
+    alerting.tick()  # no run ended since
+    (recovery,) = receiver.take()
+    assert "RECOVERED demo-comp: scores_vary_check" in recovery["title"]
+    alerting.tick()
+    assert receiver.take() == []
+
+
+def test_the_previous_versions_cursor_keeps_what_it_alerted(sync, site, exports, receiver):
+    (exports / "demo-comp.csv").write_bytes(ALL_ZERO)
+    sync(raise_on_error=False)
+    alerting = Alerting(sync.instance, site, receiver)
+    # What the sensor stored before it followed the runs: every state it alerted, passing ones too.
+    alerting.cursor = json.dumps(
+        {
+            "alerted": {"demo-comp|scores_vary_check": "failing", "demo-comp|run": "passing"},
+            "watched": {"demo-comp": datetime.now(UTC).isoformat()},
+            "private_boards": [],
+        }
+    )
+    alerting.tick()
+    assert receiver.take() == []  # alerted before the upgrade
+
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    alerting.tick()
+    (recovery,) = receiver.take()
+    assert "RECOVERED demo-comp: scores_vary_check" in recovery["title"]
+
+
+def test_the_first_evaluations_read_every_competition_a_slice_at_a_time(sync, site, exports, receiver):
+    register_synced(site, sync.instance, [f"comp-{i:03d}" for i in range(250)])
+    (exports / "zz-comp.csv").write_bytes(ALL_ZERO)
+    with site.begin() as conn:
+        registry.add_competition(conn, site.tables, "zz-comp")
+    sync("zz-comp", raise_on_error=False)  # failing before the sensor first runs, and read last
+    alerting = Alerting(sync.instance, site, receiver)
+
+    assert "(200 competitions' runs read)" in alerting.tick().skip_message
+    assert receiver.take() == []
+    assert "(51 competitions' runs read)" in alerting.tick().skip_message
+    (alert,) = receiver.take()
+    assert "HIGH zz-comp: scores_vary_check" in alert["title"]
+    assert "(0 competitions' runs read)" in alerting.tick().skip_message
