@@ -12,7 +12,9 @@ from dagster import (
 )
 
 from kaggle_lb.assets import freshness_check, leaderboard_check_keys
+from kaggle_lb.assets.leaderboard import TRIGGER_TAG
 from kaggle_lb.jobs import leaderboard_sync_job
+from kaggle_lb.ops.batch import batch_run_requests, leaderboard_batch_job
 from kaggle_lb.partitions import COMPETITIONS, competitions_partitions
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import changes
@@ -22,16 +24,19 @@ from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.storage import polls, registry
 
 FRESHNESS_CHECK_KEY = freshness_check.check_key
+# The trigger tag of the runs that sync a competition the moment it is registered.
+NEW_COMPETITION = "new competition"
 
 
 @sensor(
-    job=leaderboard_sync_job,
+    job=leaderboard_batch_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
 )
 def competition_partitions_sensor(context: SensorEvaluationContext, database: DatabaseResource):
-    """Adds a partition per new competition (and syncs it at once if active), deletes removed ones.
-    A site row whose slug is not a Kaggle competition's is named in the log, never partitioned."""
+    """Adds a partition per new competition (and syncs the active ones at once, in batch runs like
+    the schedule's), deletes removed ones. A site row whose slug is not a Kaggle competition's is
+    named in the log, never partitioned."""
     with database.begin() as conn:
         found = registry.read_competitions(conn, database.tables)
     for problem in found.problems:
@@ -49,7 +54,12 @@ def competition_partitions_sensor(context: SensorEvaluationContext, database: Da
             competitions_partitions.build_add_request(added),
             competitions_partitions.build_delete_request(removed),
         ],
-        run_requests=[RunRequest(partition_key=slug) for slug in added if slug in active],
+        # The partitions are added before the runs start.
+        run_requests=batch_run_requests(
+            [slug for slug in added if slug in active],
+            f"new-competitions@{datetime.now(UTC).isoformat()}",
+            {TRIGGER_TAG: NEW_COMPETITION},
+        ),
     )
 
 

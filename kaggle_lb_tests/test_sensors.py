@@ -2,8 +2,10 @@
 
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
+from kaggle_lb.assets.leaderboard import TRIGGER_TAG
+from kaggle_lb.ops.batch import BATCH_JOB
 from kaggle_lb.partitions import competitions_partitions
-from kaggle_lb.sensors import competition_partitions_sensor
+from kaggle_lb.sensors import NEW_COMPETITION, competition_partitions_sensor
 from kaggle_lb.storage import registry
 
 
@@ -37,8 +39,12 @@ def test_adds_new_competitions_and_deletes_removed_ones(database):
         result = tick(instance, database)
 
         assert partitions(instance) == ["alpha", "beta"]
-        # A new active competition is synced at once; an inactive one only gets its partition.
-        assert [r.partition_key for r in result.run_requests] == ["alpha"]
+        # A new active competition is synced at once, by a batch run like the schedule's; an
+        # inactive one only gets its partition.
+        (request,) = result.run_requests
+        assert request.job_name == BATCH_JOB
+        assert request.run_config["ops"]["poll_leaderboards"]["config"]["competitions"] == ["alpha"]
+        assert request.tags[TRIGGER_TAG] == NEW_COMPETITION
 
         assert isinstance(tick(instance, database), SkipReason)
 
