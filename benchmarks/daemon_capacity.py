@@ -334,8 +334,8 @@ def _round(deployment: Deployment, job: str, requests: list[tuple[dict, dict]], 
 
 
 def measure(count: int, users: int, window: float) -> dict:
-    from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
     from kaggle_lb.ops.batch import batch_run_requests
+    from kaggle_lb.run_tags import SCHEDULED, TRIGGER_TAG
     from kaggle_lb_tests.e2e.production import killed_on_sigterm
 
     rounds = {}

@@ -10,11 +10,11 @@ from dagster import (
     schedule,
 )
 
-from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
 from kaggle_lb.jobs import user_match_keys_job
 from kaggle_lb.ops.batch import BATCH_JOB, batch_run_requests, leaderboard_batch_job
 from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.run_tags import SCHEDULED, TRIGGER_TAG
 from kaggle_lb.storage import registry
 
 

@@ -12,7 +12,6 @@ from dagster import (
 )
 
 from kaggle_lb.assets import freshness_check, leaderboard_check_keys
-from kaggle_lb.assets.leaderboard import TRIGGER_TAG
 from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.ops.batch import batch_run_requests, leaderboard_batch_job
 from kaggle_lb.partitions import COMPETITIONS, competitions_partitions
@@ -21,11 +20,10 @@ from kaggle_lb.quality.alerts import changes
 from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
+from kaggle_lb.run_tags import NEW_COMPETITION, STALE, TRIGGER_TAG
 from kaggle_lb.storage import polls, registry
 
 FRESHNESS_CHECK_KEY = freshness_check.check_key
-# The trigger tag of the runs that sync a competition the moment it is registered.
-NEW_COMPETITION = "new competition"
 
 
 @sensor(
@@ -110,8 +108,10 @@ def quality_alert_sensor(
             # The sync job's freshness check alone, on the stale competition's partition.
             asset_selection=[],
             asset_check_keys=[FRESHNESS_CHECK_KEY],
-            # One run per stale spell: the key names the check it has been waiting since.
-            run_key=f"{slug}@stale-since-{checked.isoformat() if checked else 'never'}",
+            tags={TRIGGER_TAG: STALE},
+            # One run per stale spell: the key names the check it has been waiting since (a
+            # competition never checked: since the sensor first saw it, so a re-added one counts anew).
+            run_key=f"{slug}@stale-since-{checked.isoformat() if checked else memory.watched.get(slug, 'never')}",
         )
         for slug, checked in sorted(evaluation.stale.items())
     ]

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
-from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, TRIGGER_TAG
+from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES
 from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.jobs import leaderboard_sync_job, user_match_keys_job
 from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.from_env import resources_from_env
+from kaggle_lb.run_tags import CLI, TRIGGER_TAG
 
 COUNT_KEYS = ("created", "updated", "unchanged", "removed", "skipped")
 USER_KEYS_PHASE = "user_match_keys"
@@ -166,5 +167,5 @@ def sync_competitions(
             return
         for slug in slugs:
             starting(slug)
-            yield outcome(slug, run_sync(defs, instance, slug, tags={TRIGGER_TAG: "cli"}))
+            yield outcome(slug, run_sync(defs, instance, slug, tags={TRIGGER_TAG: CLI}))
         resources["database"].dispose()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, RunConfig
 
-from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES, SCHEDULED, TRIGGER_TAG
+from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES
 from kaggle_lb.definitions import definitions
 from kaggle_lb.ops.batch import BATCH_JOB, BatchConfig
 from kaggle_lb.partitions import COMPETITIONS
@@ -16,6 +16,7 @@ from kaggle_lb.resources.csv_io_manager import CsvFileIOManager
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource, LocalExportsResource
 from kaggle_lb.resources.quality import QualitySettingsResource
+from kaggle_lb.run_tags import SCHEDULED, TRIGGER_TAG
 from kaggle_lb.storage import registry, standings
 from kaggle_lb.sync import QUIET, refresh_user_keys, run_sync
 from kaggle_lb_tests.fixtures import fixture_path

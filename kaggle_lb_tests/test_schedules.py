@@ -13,10 +13,10 @@ from dagster import (
     instance_for_test,
 )
 
-from kaggle_lb.assets.leaderboard import SCHEDULED, TRIGGER_TAG
 from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.ops.batch import BATCH_JOB, BATCH_SIZE_VAR
 from kaggle_lb.partitions import competitions_partitions
+from kaggle_lb.run_tags import SCHEDULED, TRIGGER_TAG
 from kaggle_lb.schedules import leaderboard_sync_schedule
 from kaggle_lb.storage import registry
 

@@ -2,10 +2,10 @@
 
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
-from kaggle_lb.assets.leaderboard import TRIGGER_TAG
 from kaggle_lb.ops.batch import BATCH_JOB
 from kaggle_lb.partitions import competitions_partitions
-from kaggle_lb.sensors import NEW_COMPETITION, competition_partitions_sensor
+from kaggle_lb.run_tags import NEW_COMPETITION, TRIGGER_TAG
+from kaggle_lb.sensors import competition_partitions_sensor
 from kaggle_lb.storage import registry
 
 

@@ -49,9 +49,6 @@ from kaggle_lb.storage import registry, standings, user_keys
 from kaggle_lb.storage.schema import PRIVATE, PUBLIC
 
 GROUP = "leaderboard"
-# Who asked for a run (the schedule, the CLI, the partitions sensor), for the UI's run list.
-TRIGGER_TAG = "kaggle_lb/trigger"
-SCHEDULED = "schedule"
 # Every step that talks to Kaggle: its limit is how many requests may be in flight at once.
 KAGGLE_API_POOL = "kaggle_api"
 MATCHED_ENTRIES = AssetKey("matched_entries")

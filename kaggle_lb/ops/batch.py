@@ -43,7 +43,7 @@ from dagster import (
 from pydantic import Field
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
-from kaggle_lb.assets.leaderboard import KAGGLE_API_POOL, RAW_LEADERBOARD, SCHEDULED, TRIGGER_TAG
+from kaggle_lb.assets.leaderboard import KAGGLE_API_POOL, RAW_LEADERBOARD
 from kaggle_lb.errors import ConfigurationError
 from kaggle_lb.jobs import leaderboard_sync_job
 from kaggle_lb.partitions import COMPETITIONS
@@ -55,12 +55,11 @@ from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.leaderboard_source import LeaderboardSource
 from kaggle_lb.resources.polled_source import PolledSource
 from kaggle_lb.resources.quality import QualitySettingsResource
+from kaggle_lb.run_tags import BATCH_TAG, SCHEDULED, TRIGGER_TAG
 from kaggle_lb.storage import polls, registry
 from kaggle_lb.sync import QUIET, outcome
 
 BATCH_JOB = "leaderboard_batch_job"
-# On each sync run a batch starts: the batch's run id.
-BATCH_TAG = "kaggle_lb/batch"
 BATCH_SIZE_VAR = "KAGGLE_LB_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 50
 MAX_BATCH_SIZE = 1000

@@ -27,6 +27,7 @@ from dagster import (
 
 from kaggle_lb.quality.alerts import FAILING, HIGH, LOW, PASSING, UNKNOWN, Alert, Notice, Status
 from kaggle_lb.quality.freshness import judge_freshness
+from kaggle_lb.run_tags import STALE, TRIGGER_TAG
 from kaggle_lb.storage.registry import Competition
 
 FRESHNESS = "freshness_check"
@@ -74,8 +75,10 @@ def check_statuses(instance: DagsterInstance, slug: str, check_keys: list[AssetC
 
 
 def run_status(instance: DagsterInstance, slug: str, checks: list[Status]) -> Status:
-    """The latest finished sync; a run failed by an ERROR check is that check's alert, not a second one."""
-    runs = _latest_runs(instance, slug, SYNC_JOB, limit=1)
+    """The latest finished sync; a run failed by an ERROR check is that check's alert, not a second one.
+    A run of the freshness check alone (the alert sensor's, for a stale competition) syncs nothing,
+    so it is no sync's outcome."""
+    runs = [run for run in _latest_runs(instance, slug, SYNC_JOB) if run.tags.get(TRIGGER_TAG) != STALE]
     if not runs:
         return Status(slug, "run", UNKNOWN, HIGH, "no run yet")
     run = runs[0]

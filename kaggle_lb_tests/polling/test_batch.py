@@ -6,8 +6,8 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterRunSt
 from sqlalchemy import select
 
 from kaggle_lb.jobs import leaderboard_sync_job
-from kaggle_lb.ops.batch import BATCH_TAG
 from kaggle_lb.resources.kaggle_api import KaggleApiResource
+from kaggle_lb.run_tags import BATCH_TAG
 from kaggle_lb.storage import polls, registry
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.fake_kaggle import DOWNLOAD_LEADERBOARD_PATH, GET_LEADERBOARD_PATH

@@ -3,7 +3,6 @@
 
 import json
 import threading
-import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,6 @@ from sqlalchemy import Engine, event, select, update
 from kaggle_lb.leaderboard.matching import ENTRY_DTYPES
 from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.alerts import AlertsResource
-from kaggle_lb.resources.leaderboard_source import LocalExportsResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.sensors import quality_alert_sensor
 from kaggle_lb.storage import polls, registry, standings
@@ -110,7 +108,9 @@ def record_freshness(sync: Sync, request):
     job = sync.defs.resolve_job_def("leaderboard_sync_job").get_subset(
         asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
     )
-    recorded = job.execute_in_process(partition_key=request.partition_key, instance=sync.instance, raise_on_error=False)
+    recorded = job.execute_in_process(
+        partition_key=request.partition_key, instance=sync.instance, raise_on_error=False, tags=request.tags
+    )
     (evaluation,) = recorded.get_asset_check_evaluations()
     return evaluation
 
@@ -179,18 +179,25 @@ def test_a_failed_run_alerts_with_its_cause(sync, site, receiver):
     assert "competition 'demo-comp'" in alert["message"] and "demo-comp.csv" in alert["message"]
 
 
-def test_a_stale_competition_among_fresh_ones_alerts_once(instance, site, exports, receiver, tmp_path):
+def _backdate_sync(site, slug: str, minutes: float) -> datetime:
+    """The competition's last sync moved `minutes` into the past, as if its polls had stopped then."""
+    competition_id, _ = _sync_row(site, slug)
+    synced_at = datetime.now(UTC) - timedelta(minutes=minutes)
+    with site.begin() as conn:
+        syncs = site.tables.syncs
+        conn.execute(update(syncs).where(syncs.c.competition_id == competition_id).values(synced_at=synced_at))
+    return synced_at
+
+
+def test_a_stale_competition_among_fresh_ones_alerts_once(sync, site, exports, receiver):
     with site.begin() as conn:
         registry.add_competition(conn, site.tables, "other-comp")
     for slug in ("demo-comp", "other-comp"):
         (exports / f"{slug}.csv").write_bytes(BOARD)
-    window_minutes = 0.2
-    source = LocalExportsResource(directory=str(exports))
-    sync = Sync(instance, site, source, tmp_path, QualitySettingsResource(freshness_minutes=window_minutes))
-    alerting = Alerting(sync.instance, site, receiver, freshness_minutes=window_minutes)
-    sync("demo-comp")
-    time.sleep(window_minutes * 60 + 0.5)
-    sync("other-comp", scheduled=True)
+        sync(slug)
+    alerting = Alerting(sync.instance, site, receiver)  # a 15 min window
+    alerting.tick()
+    _backdate_sync(site, "demo-comp", minutes=20)
 
     first, second = alerting.tick(), alerting.tick()
 
@@ -210,6 +217,29 @@ def test_a_stale_competition_among_fresh_ones_alerts_once(instance, site, export
     assert isinstance(alerting.tick(), SkipReason)  # fresh again: nothing to record
     (recovery,) = receiver.take()
     assert "RECOVERED demo-comp: freshness_check" in recovery["title"]
+
+
+def test_the_freshness_checks_own_run_is_no_sync_and_recovers_no_failed_run(sync, site, exports, receiver):
+    """A competition whose syncs fail and that goes stale gets its freshness recorded by a run of
+    the sync job that syncs nothing: that run's success says nothing about the failing syncs."""
+    (exports / "demo-comp.csv").write_bytes(BOARD)
+    sync()
+    alerting = Alerting(sync.instance, site, receiver)
+    alerting.tick()
+    (exports / "demo-comp.csv").unlink()  # every download fails from now on
+    sync(raise_on_error=False)
+    alerting.tick()
+    (failed,) = receiver.take()
+    assert "failed run" in failed["title"]
+    _backdate_sync(site, "demo-comp", minutes=20)
+
+    (request,) = alerting.tick().run_requests
+    (stale,) = receiver.take()
+    assert "freshness_check" in stale["title"]
+    assert not record_freshness(sync, request).passed
+    alerting.tick()
+
+    assert receiver.take() == []  # no "RECOVERED demo-comp: failed run"
 
 
 def test_alerts_are_logged_when_no_destination_is_set(sync, site, exports, caplog):
