@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.run_tags import BATCH_TAG
 from kaggle_lb.storage import registry, standings, user_keys
 from kaggle_lb_tests.databases import POSTGRES_URL_VAR
 from kaggle_lb_tests.e2e.production import (
@@ -362,8 +363,13 @@ def wait_until_all_succeeded(cluster: Cluster, run_ids: set[str], timeout: float
 
 
 def sensor_runs(cluster: Cluster) -> set[str] | None:
-    records = cluster.instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": SENSOR}))
-    return {record.dagster_run.run_id for record in records} if len(records) == len(BOARDS) else None
+    """The sensor's batch run, once it has ended, and the sync run it started for each competition."""
+    batches = cluster.instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": SENSOR}))
+    if not batches or any(record.dagster_run.status not in TERMINAL for record in batches):
+        return None
+    ids = {record.dagster_run.run_id for record in batches}
+    syncs = cluster.instance.get_run_records(RunsFilter(tags={BATCH_TAG: sorted(ids)}))
+    return ids | {record.dagster_run.run_id for record in syncs} if len(syncs) == len(BOARDS) else None
 
 
 def materialized_partitions(instance: DagsterInstance, asset: str) -> set[str]:
@@ -414,8 +420,9 @@ def database_text(url: URL) -> str:
 def test_celery_workers_sync_every_competition(cluster: Cluster):
     started = time.monotonic()
 
-    # The daemon's sensor adds a partition per competition and syncs each at once: through the workers.
-    first_syncs = wait_for("the sensor's four runs", lambda: sensor_runs(cluster), 120, diagnose=cluster.logs)
+    # The daemon's sensor adds a partition per competition and syncs them at once, a batch run with a
+    # sync run for each: through the workers.
+    first_syncs = wait_for("the sensor's batch and sync runs", lambda: sensor_runs(cluster), 180, diagnose=cluster.logs)
     wait_until_all_succeeded(cluster, first_syncs)
 
     # Kaggle's boards change; the schedule's tick syncs what it syncs (one run per competition, or

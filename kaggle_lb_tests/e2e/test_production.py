@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb.run_tags import BATCH_TAG
 from kaggle_lb.storage import registry, standings, user_keys
 from kaggle_lb_tests.databases import POSTGRES_URL_VAR, dump_entries
 from kaggle_lb_tests.e2e.production import (
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.e2e
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
 ASSETS = ["raw_leaderboard_csv", "validated_leaderboard", "matched_entries"]
 JOB = "leaderboard_sync_job"
+BATCH_JOB = "leaderboard_batch_job"
 SCHEDULE = "leaderboard_sync_schedule"
 SENSOR = "competition_partitions_sensor"
 TITANIC, ORBIT = "titanic", "orbit-wars"
@@ -262,9 +264,9 @@ def launched(result: dict) -> str:
     return result["run"]["runId"]
 
 
-def execution_params(repo: dict, tags: dict[str, str], run_config_yaml: str = "{}") -> dict:
+def execution_params(repo: dict, tags: dict[str, str], run_config_yaml: str = "{}", job: str = JOB) -> dict:
     return {
-        "selector": {**repo, "jobName": JOB},
+        "selector": {**repo, "jobName": job},
         "runConfigData": run_config_yaml,
         "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
     }
@@ -330,6 +332,19 @@ def failure_messages(api: GraphQL, run_id: str) -> list[str]:
     ]
 
 
+OBSERVATIONS = """
+{ assetOrError(assetKey: {path: ["raw_leaderboard_csv"]}) { ... on Asset { assetObservations { partition } } } }
+"""
+
+
+def observations(api: GraphQL) -> dict[str, int]:
+    """raw_leaderboard_csv's observations per partition, as the UI lists them."""
+    found: dict[str, int] = {}
+    for observation in api(OBSERVATIONS)["assetOrError"]["assetObservations"]:
+        found[observation["partition"]] = found.get(observation["partition"], 0) + 1
+    return found
+
+
 def site_standings(site: DatabaseResource, slug: str) -> dict[str, tuple[int, str]]:
     with site.begin() as conn:
         competition = registry.get_competition(conn, site.tables, slug)
@@ -362,7 +377,8 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     )
     assert "dagster/partition" in queue["runQueueConfig"]["tagConcurrencyLimitsYaml"]
 
-    # The daemon's sensor creates a partition per registered competition and syncs each at once.
+    # The daemon's sensor creates a partition per registered competition and syncs them at once,
+    # in a batch run: a sync run of its own for each competition, which writes only its own assets.
     wait_for(
         "the sensor to create both partitions",
         lambda: partition_keys(api) == {TITANIC, ORBIT},
@@ -370,46 +386,40 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
         diagnose=lambda: f"partitions: {partition_keys(api)}\n{prod.logs()}",
     )
 
-    def sensor_runs_created():
+    def sensor_batch():
         found = [run for run in runs(api) if run["tags"].get("dagster/sensor_name") == SENSOR]
-        return found if len(found) == 2 else None
+        return found[0] if found and found[0]["status"] in TERMINAL else None
 
-    sensor_runs = wait_for("the sensor's runs", sensor_runs_created, 60, diagnose=prod.logs)
-    assert {run["tags"]["dagster/partition"] for run in sensor_runs} == {TITANIC, ORBIT}
+    first_batch = wait_for("the sensor's batch run", sensor_batch, 180, diagnose=prod.logs)
+    first_syncs = {run["runId"]: run for run in runs(api) if run["tags"].get(BATCH_TAG) == first_batch["runId"]}
+    finished = wait_until_finished(prod, {first_batch["runId"], *first_syncs})
+    assert {run["tags"]["dagster/partition"] for run in first_syncs.values()} == {TITANIC, ORBIT}
+    for run_id, run in first_syncs.items():
+        slug = run["tags"]["dagster/partition"]
+        assert finished[run_id]["materialized"] == sorted((asset, slug) for asset in ASSETS)
 
     # The schedule's work: its tick evaluated by the code server (the UI's "Test schedule") and the
-    # run requests it returns launched as they are (the UI's "Launch all").
+    # run requests it returns launched as they are (the UI's "Launch all"): one batch run for both.
     dry_run = api(SCHEDULE_DRY_RUN, selector={**repo, "scheduleName": SCHEDULE}, timestamp=time.time())
     tick = dry_run["scheduleDryRun"]
     assert tick["__typename"] == "DryRunInstigationTick", tick
     evaluation = tick["evaluationResult"]
     assert evaluation["error"] is None and evaluation["skipReason"] is None, evaluation
-    requests = [{t["key"]: t["value"] for t in request["tags"]} for request in evaluation["runRequests"]]
-    assert sorted(r["dagster/partition"] for r in requests) == [ORBIT, TITANIC]
-    assert all(r["kaggle_lb/trigger"] == "schedule" for r in requests)
-    result = api(
-        LAUNCH_MULTIPLE,
-        params=[
-            execution_params(repo, tags, request["runConfigYaml"])
-            for tags, request in zip(requests, evaluation["runRequests"])
-        ],
-    )["launchMultipleRuns"]
-    assert result["__typename"] == "LaunchMultipleRunsResult", result
-    schedule_run_ids = {launched(r) for r in result["launchMultipleRunsResult"]}
-
-    finished = wait_until_finished(prod, {r["runId"] for r in sensor_runs} | schedule_run_ids)
-    for run in sensor_runs:
-        slug = run["tags"]["dagster/partition"]
-        materialized = [m for m in finished[run["runId"]]["materialized"] if m[0] != "user_match_keys"]
-        assert materialized == sorted((asset, slug) for asset in ASSETS)
-    # A sync writes only its own assets: the users' key index is user_match_keys_job's.
-    assert not [m for run in sensor_runs for m in finished[run["runId"]]["materialized"] if m[0] == "user_match_keys"]
-    # One run per competition at a time: each scheduled run started after the sensor's sync of its
-    # competition had finished, found the same board and users, and processed it again, writing
-    # nothing new: every check of both partitions shows its real result, Passed, none Skipped.
-    for run_id in schedule_run_ids:
-        slug = next(r["tags"]["dagster/partition"] for r in runs(api) if r["runId"] == run_id)
-        assert finished[run_id]["materialized"] == sorted((asset, slug) for asset in ASSETS), finished[run_id]
+    (request,) = evaluation["runRequests"]
+    tags = {t["key"]: t["value"] for t in request["tags"]}
+    assert request["jobName"] == BATCH_JOB and tags["kaggle_lb/trigger"] == "schedule"
+    assert yaml.safe_load(request["runConfigYaml"])["ops"]["poll_leaderboards"]["config"]["competitions"] == [
+        ORBIT,
+        TITANIC,
+    ]
+    tick_id = launched(
+        api(LAUNCH, params=execution_params(repo, tags, request["runConfigYaml"], request["jobName"]))["launchRun"]
+    )
+    wait_until_finished(prod, {tick_id})
+    # Both boards are the ones their standings came from: no sync run, each partition observed
+    # once, and every check of both partitions shows its result (Passed), none Skipped.
+    assert not [run for run in runs(api) if run["tags"].get(BATCH_TAG) == tick_id]
+    assert observations(api) == {TITANIC: 1, ORBIT: 1}
 
     def all_passed():
         # The webserver computes the partitions' states as it is asked, from the event log.
@@ -437,16 +447,21 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     rerun_id = launched(api(LAUNCH, params=execution_params(repo, {"dagster/partition": TITANIC}))["launchRun"])
     rerun = wait_until_finished(prod, {rerun_id})[rerun_id]
     assert rerun["materialized"] == sorted((asset, TITANIC) for asset in ASSETS)
-    by_hand = [r for r in runs(api) if r["runId"] not in runs_before and DAEMON_TICK_TAG not in r["tags"]]
+    by_hand = [
+        r
+        for r in runs(api)
+        if r["runId"] not in runs_before and DAEMON_TICK_TAG not in r["tags"] and BATCH_TAG not in r["tags"]
+    ]
     assert [(r["runId"], r["tags"]["dagster/partition"]) for r in by_hand] == [(rerun_id, TITANIC)]
     assert site_standings(prod.site, TITANIC) == expected_standings(new_titanic)
     assert "enock" not in site_standings(prod.site, TITANIC)
     assert site_rows(prod.site, ORBIT) == orbit_before, "the other competition's rows were not touched"
-    per_partition = {}
+    # Each competition's sync runs: the sensor's batch started one for each, the operator one more.
+    per_partition: dict[str, int] = {}
     for run in runs(api):
-        if DAEMON_TICK_TAG not in run["tags"] or run["tags"].get("dagster/sensor_name"):
-            per_partition.setdefault(run["tags"]["dagster/partition"], []).append(run["runId"])
-    assert {slug: len(ids) for slug, ids in per_partition.items()} == {TITANIC: 3, ORBIT: 2}
+        if run["runId"] in first_syncs or run["runId"] == rerun_id:
+            per_partition[run["tags"]["dagster/partition"]] = per_partition.get(run["tags"]["dagster/partition"], 0) + 1
+    assert per_partition == {TITANIC: 2, ORBIT: 1}
 
     # Runs and events are in PostgreSQL: the Dagster database holds every run the UI lists.
     engine = create_engine(prod.site.sqlalchemy_url.set(database=prod.dagster_db.database))
