@@ -131,6 +131,14 @@ def _failed_runs(instance: DagsterInstance, slugs: list[str], since: datetime) -
     return failed
 
 
+def _hold_connections(instance: DagsterInstance) -> None:
+    """This process writes an event per unchanged board and every event of every sync run it
+    starts: PostgreSQL instance storage would otherwise open a connection for each one
+    (benchmarks/README.md, "The 5-minute poll"). Dagster's own pooling for a long-lived process;
+    no statement timeout (0), a run's own limits apply; nothing for SQLite storage."""
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+
+
 def _listed(rows: list[tuple], columns: list[str]) -> MetadataValue:
     shown = pd.DataFrame(rows[:_LISTED], columns=columns)
     more = f"\n\n… and {len(rows) - _LISTED} more" if len(rows) > _LISTED else ""
@@ -149,6 +157,7 @@ def poll_leaderboards(
 ) -> Output[list[Poll]]:
     """Download each competition's board once; confirm and observe the unchanged ones; hand the
     others on to sync_changed_leaderboards."""
+    _hold_connections(context.instance)
     tables = database.tables
     with database.begin() as conn:
         registered = {c.slug: c for c in registry.read_competitions(conn, tables).competitions}
@@ -236,6 +245,7 @@ def sync_changed_leaderboards(
 ) -> Output[None]:
     """Each polled competition's leaderboard_sync_job run, one after the other in this process, on
     the board its poll holds; a run that fails is reported by name and the next one goes on."""
+    _hold_connections(context.instance)
     polled = PolledSource(leaderboard_source)
     # The batch's own resources, as they are: every sync run shares the site database's engine and
     # bound tables instead of connecting and reading the site's schema anew.
@@ -249,10 +259,6 @@ def sync_changed_leaderboards(
             "raw_csv_io_manager": raw_csv_io_manager,
         },
     ).resolve_job_def(leaderboard_sync_job.name)
-    # This process writes every event of every sync run it starts: PostgreSQL instance storage
-    # otherwise opens a connection per event (benchmarks/README.md, "The batch"). No statement
-    # timeout (0): a run's own limits apply. A no-op for SQLite storage.
-    context.instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
     tags = {
         TRIGGER_TAG: context.run.tags.get(TRIGGER_TAG, SCHEDULED),
         BATCH_TAG: context.run_id,
