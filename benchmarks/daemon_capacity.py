@@ -104,6 +104,14 @@ def _postgres_database() -> Iterator[URL]:
         admin.dispose()
 
 
+def _restore(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def _machine_cpu_seconds() -> float:
     """Busy CPU time of the whole machine (every process), from /proc/stat."""
     fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -211,7 +219,10 @@ class Deployment:
             HTTP_PROXY=self.kaggle.url,
             http_proxy=self.kaggle.url,
         )
-        os.environ.update({key: value for key, value in env.items() if key.startswith("DAGSTER_")})
+        # This process reads the same instance (DagsterInstance.get()) until the deployment ends.
+        saved = {key: os.environ.get(key) for key in env if key.startswith("DAGSTER_")}
+        stack.callback(_restore, saved)
+        os.environ.update({key: env[key] for key in saved})
         # The partitions exist before the daemon starts: its sensor finds nothing to sync.
         with DagsterInstance.get() as instance:
             instance.add_dynamic_partitions(COMPETITIONS, self.slugs)
@@ -334,7 +345,7 @@ def _round(deployment: Deployment, job: str, requests: list[tuple[dict, dict]], 
 
 
 def measure(count: int, users: int, window: float) -> dict:
-    from kaggle_lb.ops.batch import batch_run_requests
+    from kaggle_lb.ops.leaderboard_batch import leaderboard_batch_requests
     from kaggle_lb.run_tags import SCHEDULED, TRIGGER_TAG
     from kaggle_lb_tests.e2e.production import killed_on_sigterm
 
@@ -347,7 +358,7 @@ def measure(count: int, users: int, window: float) -> dict:
             tick = datetime.now(UTC).isoformat()
             return [
                 (request.tags, request.run_config)
-                for request in batch_run_requests(deployment.slugs, tick, {TRIGGER_TAG: SCHEDULED})
+                for request in leaderboard_batch_requests(deployment.slugs, tick, {TRIGGER_TAG: SCHEDULED})
             ]
 
         per_competition = [({"dagster/partition": slug, TRIGGER_TAG: SCHEDULED}, {}) for slug in deployment.slugs]
@@ -371,7 +382,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
 
     report: dict = {"users": args.users, "cores": os.cpu_count(), "batch_size": None, "by_competitions": {}}
-    from kaggle_lb.ops.batch import batch_size
+    from kaggle_lb.ops.batches import batch_size
 
     report["batch_size"] = batch_size()
     for count in args.competitions:

@@ -6,9 +6,10 @@ from dagster import Definitions
 
 from kaggle_lb.assets import leaderboard_assets, leaderboard_checks, user_match_keys
 from kaggle_lb.assets.digest import standings_digest
-from kaggle_lb.digest_schedule import standings_digest_job, standings_digest_schedule
-from kaggle_lb.jobs import executor_from_env, leaderboard_sync_job, user_match_keys_job
-from kaggle_lb.ops.batch import leaderboard_batch_job
+from kaggle_lb.digest_schedule import standings_digest_schedule
+from kaggle_lb.jobs import executor_from_env, leaderboard_sync_job, standings_digest_job, user_match_keys_job
+from kaggle_lb.ops.digest_batch import standings_digest_batch_job
+from kaggle_lb.ops.leaderboard_batch import leaderboard_batch_job
 from kaggle_lb.resources.from_env import resources_from_env
 from kaggle_lb.schedules import leaderboard_sync_schedule, user_match_keys_schedule
 from kaggle_lb.sensors import competition_partitions_sensor, quality_alert_sensor
@@ -19,7 +20,13 @@ def definitions(resources: dict) -> Definitions:
     return Definitions(
         assets=[*leaderboard_assets, user_match_keys, standings_digest],
         asset_checks=leaderboard_checks,
-        jobs=[leaderboard_sync_job, leaderboard_batch_job, user_match_keys_job, standings_digest_job],
+        jobs=[
+            leaderboard_sync_job,
+            leaderboard_batch_job,
+            user_match_keys_job,
+            standings_digest_job,
+            standings_digest_batch_job,
+        ],
         schedules=[leaderboard_sync_schedule, user_match_keys_schedule, standings_digest_schedule],
         sensors=[competition_partitions_sensor, quality_alert_sensor],
         resources=resources,

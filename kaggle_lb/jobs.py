@@ -1,10 +1,12 @@
-"""The jobs: sync one competition's partition through the whole lineage and its checks, and
-refresh the users' match keys every competition reads; and the executor their runs use."""
+"""The asset jobs: sync one competition's partition through the whole lineage and its checks,
+refresh the users' match keys every competition reads, post one competition's digest; and the
+executor their runs use."""
 
 import os
 
 from dagster import AssetSelection, ExecutorDefinition, define_asset_job, in_process_executor
 
+from kaggle_lb.assets.digest import STANDINGS_DIGEST
 from kaggle_lb.assets.leaderboard import GROUP
 from kaggle_lb.assets.users import USER_MATCH_KEYS
 from kaggle_lb.errors import ConfigurationError
@@ -46,6 +48,12 @@ leaderboard_sync_job = define_asset_job(
     "leaderboard_sync_job",
     selection=AssetSelection.groups(GROUP),
     description="Download, validate, match and write one competition's leaderboard.",
+)
+
+standings_digest_job = define_asset_job(
+    "standings_digest_job",
+    selection=AssetSelection.assets(STANDINGS_DIGEST),
+    description="Post one competition's standings digest to the community (KAGGLE_LB_DIGEST_URLS).",
 )
 
 user_match_keys_job = define_asset_job(

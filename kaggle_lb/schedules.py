@@ -11,7 +11,7 @@ from dagster import (
 )
 
 from kaggle_lb.jobs import user_match_keys_job
-from kaggle_lb.ops.batch import BATCH_JOB, batch_run_requests, leaderboard_batch_job
+from kaggle_lb.ops.leaderboard_batch import BATCH_JOB, leaderboard_batch_job, leaderboard_batch_requests
 from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.run_tags import SCHEDULED, TRIGGER_TAG
@@ -45,7 +45,7 @@ def leaderboard_sync_schedule(context: ScheduleEvaluationContext, database: Data
     waiting = sorted(c.slug for c in active if c.slug not in known)
     if waiting:
         context.log.info(f"not yet partitioned, next tick: {', '.join(waiting)}")
-    return batch_run_requests(slugs, context.scheduled_execution_time.isoformat(), {TRIGGER_TAG: SCHEDULED})
+    return leaderboard_batch_requests(slugs, context.scheduled_execution_time.isoformat(), {TRIGGER_TAG: SCHEDULED})
 
 
 # A user who signs up or fixes their Kaggle username is credited within two ticks: this refresh

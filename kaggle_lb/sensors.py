@@ -13,7 +13,7 @@ from dagster import (
 
 from kaggle_lb.assets import freshness_check, leaderboard_check_keys
 from kaggle_lb.jobs import leaderboard_sync_job
-from kaggle_lb.ops.batch import batch_run_requests, leaderboard_batch_job
+from kaggle_lb.ops.leaderboard_batch import leaderboard_batch_job, leaderboard_batch_requests
 from kaggle_lb.partitions import COMPETITIONS, competitions_partitions
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import changes
@@ -53,7 +53,7 @@ def competition_partitions_sensor(context: SensorEvaluationContext, database: Da
             competitions_partitions.build_delete_request(removed),
         ],
         # The partitions are added before the runs start.
-        run_requests=batch_run_requests(
+        run_requests=leaderboard_batch_requests(
             [slug for slug in added if slug in active],
             f"new-competitions@{datetime.now(UTC).isoformat()}",
             {TRIGGER_TAG: NEW_COMPETITION},

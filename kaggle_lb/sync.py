@@ -47,7 +47,8 @@ def _root_cause(error) -> str:
     return lines[-1] if lines else error.cls_name
 
 
-def _failure_message(result) -> str:
+def failure_message(result) -> str:
+    """Why a run failed: its first failed step's own description, else its root cause."""
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             failure = event.step_failure_data
@@ -67,7 +68,7 @@ def outcome(slug: str, result) -> SyncOutcome:
             for evaluation in result.get_asset_check_evaluations()
             if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
         ]
-        return SyncOutcome(slug, "failed", detail="; ".join(failed) or _failure_message(result))
+        return SyncOutcome(slug, "failed", detail="; ".join(failed) or failure_message(result))
     materializations = result.asset_materializations_for_node(MATCHED_ENTRIES.path[-1])
     if not materializations:
         return SyncOutcome(slug, "not registered", detail="the competition was removed; nothing written")
@@ -163,7 +164,7 @@ def sync_competitions(
         refreshed = refresh_user_keys(defs, instance)
         if not refreshed.success:
             for slug in slugs:
-                yield SyncOutcome(slug, "failed", detail=f"user_match_keys: {_failure_message(refreshed)}")
+                yield SyncOutcome(slug, "failed", detail=f"user_match_keys: {failure_message(refreshed)}")
             return
         for slug in slugs:
             starting(slug)

@@ -9,7 +9,8 @@ from dagster import DagsterInstance, RunConfig
 
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES
 from kaggle_lb.definitions import definitions
-from kaggle_lb.ops.batch import BATCH_JOB, BatchConfig
+from kaggle_lb.ops.batches import BatchConfig
+from kaggle_lb.ops.leaderboard_batch import BATCH_JOB
 from kaggle_lb.partitions import COMPETITIONS
 from kaggle_lb.resources.alerts import AlertsResource, DigestResource
 from kaggle_lb.resources.csv_io_manager import CsvFileIOManager

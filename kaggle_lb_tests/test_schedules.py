@@ -13,8 +13,11 @@ from dagster import (
     instance_for_test,
 )
 
+from kaggle_lb.digest_schedule import standings_digest_schedule
 from kaggle_lb.errors import ConfigurationError
-from kaggle_lb.ops.batch import BATCH_JOB, BATCH_SIZE_VAR
+from kaggle_lb.ops.batches import BATCH_SIZE_VAR
+from kaggle_lb.ops.digest_batch import DIGEST_BATCH_JOB, POST_DIGESTS
+from kaggle_lb.ops.leaderboard_batch import BATCH_JOB
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.run_tags import SCHEDULED, TRIGGER_TAG
 from kaggle_lb.schedules import leaderboard_sync_schedule
@@ -100,3 +103,22 @@ def test_a_bad_batch_size_is_a_clear_error(database, monkeypatch, value):
         instance.add_dynamic_partitions(competitions_partitions.name, ["alpha"])
         with pytest.raises(ConfigurationError, match=f"{BATCH_SIZE_VAR}={value}: give a whole number from 1 to"):
             evaluate(instance, database)
+
+
+def test_the_daily_digest_is_requested_in_batches_too(database, monkeypatch):
+    monkeypatch.setenv(BATCH_SIZE_VAR, "2")
+    with database.begin() as conn:
+        for slug in ("alpha", "beta", "gamma"):
+            registry.add_competition(conn, database.tables, slug)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(competitions_partitions.name, ["alpha", "beta", "gamma"])
+        with build_schedule_context(
+            instance=instance, scheduled_execution_time=TICK, resources={"database": database}
+        ) as context:
+            requests = standings_digest_schedule(context)
+
+    assert [r.job_name for r in requests] == [DIGEST_BATCH_JOB, DIGEST_BATCH_JOB]
+    assert [r.run_config["ops"][POST_DIGESTS]["config"]["competitions"] for r in requests] == [
+        ["alpha", "beta"],
+        ["gamma"],
+    ]

@@ -2,7 +2,7 @@
 
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
-from kaggle_lb.ops.batch import BATCH_JOB
+from kaggle_lb.ops.leaderboard_batch import BATCH_JOB
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.run_tags import NEW_COMPETITION, TRIGGER_TAG
 from kaggle_lb.sensors import competition_partitions_sensor

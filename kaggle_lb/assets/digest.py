@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue, asset
 
 from kaggle_lb.assets.leaderboard import MATCHED_ENTRIES
 from kaggle_lb.partitions import competitions_partitions
@@ -14,6 +14,7 @@ from kaggle_lb.storage.history_read import read_history
 from kaggle_lb.storage.standings_read import read_standings
 
 COMMUNITY = "community"
+STANDINGS_DIGEST = AssetKey("standings_digest")
 
 
 def period_of(moment: datetime) -> str:

@@ -2,11 +2,17 @@
 once a period, with the movers, and nothing when nothing changed."""
 
 import pytest
+from dagster import RunConfig, RunsFilter
 
 from kaggle_lb.assets import digest as digest_asset
+from kaggle_lb.ops.batches import BatchConfig
+from kaggle_lb.ops.digest_batch import DIGEST_BATCH_JOB, POST_DIGESTS
 from kaggle_lb.quality.digest import build_digest
 from kaggle_lb.resources.alerts import DigestResource
 from kaggle_lb.resources.leaderboard_source import LocalExportsResource
+from kaggle_lb.run_tags import BATCH_TAG
+from kaggle_lb.storage import registry
+from kaggle_lb.sync import QUIET
 from kaggle_lb_tests.history.test_history import BOARDS
 from kaggle_lb_tests.pipeline import Sync
 from kaggle_lb_tests.quality.test_alerts import receiver  # noqa: F401 (a fixture)
@@ -110,3 +116,70 @@ def test_board_text_is_escaped_and_the_private_board_is_announced():
     assert "Final standings: Kaggle's private board" in digest.body
     again = build_digest("Comp", "2026-12-02", standings, changes, top=10, previous_board="private")
     assert "Final standings" not in again.body
+
+
+def digest_batch(sync, *slugs: str):
+    """A standings_digest_batch_job run, as the daily schedule asks for one per batch."""
+    return sync.defs.resolve_job_def(DIGEST_BATCH_JOB).execute_in_process(
+        instance=sync.instance,
+        run_config=RunConfig(ops={POST_DIGESTS: BatchConfig(competitions=list(slugs))}, loggers=QUIET["loggers"]),
+    )
+
+
+def test_the_daily_batch_posts_each_competitions_digest_in_a_run_of_its_own(
+    digest_sync,
+    site,
+    exports,
+    receiver,  # noqa: F811
+):
+    with site.begin() as conn:
+        registry.add_competition(conn, site.tables, "second", "Second")
+    for slug in ("demo-comp", "second"):
+        (exports / f"{slug}.csv").write_bytes(BOARDS[0])
+    digest_sync.refresh_user_keys()
+    digest_sync.batch("demo-comp", "second")
+
+    batch = digest_batch(digest_sync, "demo-comp", "second")
+
+    assert batch.success
+    runs = digest_sync.instance.get_run_records(RunsFilter(tags={BATCH_TAG: batch.run_id}))
+    assert sorted((r.dagster_run.job_name, r.dagster_run.tags["dagster/partition"]) for r in runs) == [
+        ("standings_digest_job", "demo-comp"),
+        ("standings_digest_job", "second"),
+    ]
+    assert sorted(message["title"] for message in receiver.take()) == [
+        "Demo: standings, 2026-12-01",
+        "Second: standings, 2026-12-01",
+    ]
+    (output,) = [e for e in batch.all_events if e.is_successful_output]
+    assert output.step_output_data.metadata["sent"].value == 2
+    # The same day again: each run says why nothing is sent, and the batch counts them.
+    again = digest_batch(digest_sync, "demo-comp", "second")
+    (output,) = [e for e in again.all_events if e.is_successful_output]
+    counted = output.step_output_data.metadata
+    assert (counted["sent"].value, counted["nothing_to_send"].value) == (0, 2)
+    assert receiver.take() == []
+
+
+def test_a_digest_that_cannot_be_delivered_fails_its_own_run_and_the_batch_goes_on(
+    digest_sync,
+    site,
+    exports,
+    receiver,  # noqa: F811
+):
+    (exports / "demo-comp.csv").write_bytes(BOARDS[0])
+    digest_sync()
+    unreachable = Sync(
+        digest_sync.instance,
+        digest_sync.database,
+        digest_sync.source,
+        exports.parent,
+        digest=DigestResource(urls="json://127.0.0.1:9/nowhere"),
+    )
+
+    batch = digest_batch(unreachable, "demo-comp")
+
+    assert batch.success
+    (output,) = [e for e in batch.all_events if e.is_successful_output]
+    assert output.step_output_data.metadata["failed"].value == 1
+    assert "could not be delivered" in output.step_output_data.metadata["failed_runs"].value.replace("\\", "")
