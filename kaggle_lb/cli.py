@@ -517,7 +517,7 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
     from kaggle_lb.quality import health
     from kaggle_lb.quality.alerts import FAILING, HIGH, PASSING
     from kaggle_lb.resources.from_env import quality_from_env
-    from kaggle_lb.storage import registry, standings
+    from kaggle_lb.storage import polls, registry
     from kaggle_lb.sync import open_instance
 
     if not os.environ.get("DAGSTER_HOME"):
@@ -530,17 +530,14 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
             competitions = [c for c in competitions if c.slug == slug]
             if not competitions:
                 _fail(f"competition '{slug}' is not registered")
-        synced = {c.slug: standings.last_sync(conn, database.tables, c.id) for c in competitions}
+        checked = polls.last_checked(conn, database.tables)
     statuses = []
     with open_instance() as instance:
         for competition in competitions:
             checks = health.check_statuses(instance, competition.slug, leaderboard_check_keys)
             statuses += [*checks, health.run_status(instance, competition.slug, checks)]
             if competition.is_active:
-                last = synced[competition.slug]
-                statuses.append(
-                    health.freshness_status(competition.slug, last.synced_at if last else None, window, now)
-                )
+                statuses.append(health.freshness_status(competition.slug, checked.get(competition.id), window, now))
     if as_json:
         out.print_json([asdict(status) for status in statuses])
     else:

@@ -28,7 +28,10 @@ MATCHED_CHECK_DESCRIPTIONS = {
     "reconciliation_check": "The standings read back equal what the matcher gave the write, in its transaction.",
     "claims_check": "No name on the board is claimed by two or more site users (such a name credits none of them).",
 }
-FRESHNESS_DESCRIPTION = "The competition was synced within the freshness window (KAGGLE_LB_FRESHNESS_MINUTES)."
+FRESHNESS_DESCRIPTION = (
+    "The competition's standings were checked against Kaggle (synced, or found unchanged by a poll) within the "
+    "freshness window (KAGGLE_LB_FRESHNESS_MINUTES)."
+)
 
 
 def specs(asset: AssetKey, descriptions: dict[str, str], blocking: bool, reads=()) -> list[AssetCheckSpec]:

@@ -25,5 +25,6 @@ class QualitySettingsResource(ConfigurableResource):
     freshness_minutes: float = Field(
         default=15,
         gt=0,
-        description="A competition not synced for this long is stale (KAGGLE_LB_FRESHNESS_MINUTES).",
+        description="A competition not checked against Kaggle (synced, or found unchanged by a poll) for this long "
+        "is stale (KAGGLE_LB_FRESHNESS_MINUTES).",
     )
