@@ -24,20 +24,32 @@ def test_quick_benchmark_reports_every_phase_and_both_designs_agree(tmp_path):
         assert counts[f"same_entries_{lookup}"] is True
 
 
-def test_daemon_capacity_runs_every_competition_through_the_daemon_twice(tmp_path):
-    from benchmarks import daemon_capacity
+def test_daemon_capacity_measures_both_paths_through_the_daemon(tmp_path):
+    """Three competitions: the batched first sync writes every one in its own sync run, the batched
+    tick syncs only the changed board, the per-competition tick runs one process per competition."""
+    import os
 
+    import pytest
+
+    from benchmarks import daemon_capacity
+    from kaggle_lb_tests.databases import POSTGRES_URL_VAR
+
+    if not os.environ.get(POSTGRES_URL_VAR):
+        pytest.skip(f"{POSTGRES_URL_VAR} is not set: the capacity benchmark runs on PostgreSQL only")
     output = tmp_path / "capacity.json"
 
-    # 1,744 rows: a shorter slice of the Titanic export has only top scores, which scores_vary_check
-    # rightly blocks.
-    daemon_capacity.main(
-        ["--competitions", "2", "--rows", "1744", "--users", "1000", "--timeout", "300", "--output", str(output)]
-    )
+    daemon_capacity.main(["--competitions", "3", "--users", "500", "--window", "240", "--output", str(output)])
 
-    rounds = json.loads(output.read_text())["rounds"]
-    # Every run succeeded (main exits otherwise) and recorded its competition's standings.
-    assert rounds["first sync"]["runs"] == rounds["first sync"]["runs_that_wrote"] == 2
-    assert rounds["unchanged poll"]["runs"] == rounds["unchanged poll"]["runs_that_wrote"] == 2
+    rounds = json.loads(output.read_text())["by_competitions"]["3"]
+    # Every run succeeded (main exits otherwise).
+    first, tick, per_competition = (
+        rounds["batched, first sync"],
+        rounds["batched, tick"],
+        rounds["per competition, tick"],
+    )
+    assert (first["runs_launched"], first["sync_runs"], first["competitions_fresh"]) == (1, 3, 3)
+    assert (tick["runs_launched"], tick["sync_runs"], tick["competitions_fresh"]) == (1, 1, 3)
+    assert per_competition["runs_launched"] == per_competition["sync_runs"] == 3
+    assert not per_competition["stopped_at_window"]
     for measured in rounds.values():
-        assert measured["wall_seconds"] > 0 and measured["competitions_per_5_minutes"] > 0
+        assert measured["wall_seconds"] > 0 and measured["cpu_seconds_per_competition"] > 0

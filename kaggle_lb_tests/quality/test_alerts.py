@@ -242,6 +242,31 @@ def test_the_freshness_checks_own_run_is_no_sync_and_recovers_no_failed_run(sync
     assert receiver.take() == []  # no "RECOVERED demo-comp: failed run"
 
 
+def test_a_failing_board_in_a_batch_alerts_for_its_competition_alone(sync, site, exports, receiver):
+    """The 5-minute poll's batch: one board breaks a check, its competition alone alerts (once),
+    and the other competition of the batch is synced and says nothing."""
+    with site.begin() as conn:
+        registry.add_competition(conn, site.tables, "second")
+    for slug in ("demo-comp", "second"):
+        (exports / f"{slug}.csv").write_bytes(BOARD)
+    sync.refresh_user_keys()
+    alerting = Alerting(sync.instance, site, receiver)
+    assert sync.batch("demo-comp", "second").success
+    alerting.tick()
+    assert receiver.take() == []
+
+    (exports / "second.csv").write_bytes(ALL_ZERO)
+    (exports / "demo-comp.csv").write_bytes(BOARD.replace(b"0.95", b"0.96"))
+    assert sync.batch("demo-comp", "second").success
+    alerting.tick()
+    sync.batch("demo-comp", "second")
+    alerting.tick()
+
+    (alert,) = receiver.take()
+    assert "second: scores_vary_check" in alert["title"]
+    assert sync.entries("demo-comp")["alice"] == (1, "Team Alpha")
+
+
 def test_alerts_are_logged_when_no_destination_is_set(sync, site, exports, caplog):
     (exports / "demo-comp.csv").write_bytes(ALL_ZERO)
     sync(raise_on_error=False)
