@@ -13,7 +13,7 @@ from dagster import (
 
 from kaggle_lb.assets import freshness_check, leaderboard_check_keys
 from kaggle_lb.jobs import leaderboard_sync_job
-from kaggle_lb.ops.leaderboard_batch import leaderboard_batch_job, leaderboard_batch_requests
+from kaggle_lb.ops.leaderboard_batch import BATCH_JOB, leaderboard_batch_requests
 from kaggle_lb.partitions import COMPETITIONS, competitions_partitions
 from kaggle_lb.quality import health
 from kaggle_lb.quality.alerts import changes
@@ -26,8 +26,10 @@ from kaggle_lb.storage import polls, registry
 FRESHNESS_CHECK_KEY = freshness_check.check_key
 
 
+# Named, not given: Dagster rebinds a sensor's op job to the Definitions' resources by rebuilding
+# the sensor, which prints a beta warning about sensor owners in every process that loads the code.
 @sensor(
-    job=leaderboard_batch_job,
+    job_name=BATCH_JOB,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
 )

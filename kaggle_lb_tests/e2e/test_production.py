@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.run_tags import BATCH_TAG
 from kaggle_lb.storage import registry, standings, user_keys
-from kaggle_lb_tests.databases import POSTGRES_URL_VAR, dump_entries
+from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.e2e.production import (
     REPO_ROOT,
     GraphQL,
@@ -104,14 +104,6 @@ class Production:
 
     def logs(self) -> str:
         return "\n".join(process.log_tail() for process in self.processes)
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    url = os.environ.get(POSTGRES_URL_VAR)
-    if not url:
-        pytest.skip(f"{POSTGRES_URL_VAR} is not set: the production end-to-end test runs on PostgreSQL only")
-    return url
 
 
 @pytest.fixture

@@ -33,6 +33,17 @@ def digest_sync(instance, site, exports, tmp_path, receiver, monkeypatch):  # no
     return sync
 
 
+def undeliverable(sync, exports):
+    """The same site and instance with a digest destination that refuses every post."""
+    return Sync(
+        sync.instance,
+        sync.database,
+        sync.source,
+        exports.parent,
+        digest=DigestResource(urls="json://127.0.0.1:9/nowhere"),
+    )
+
+
 def post_digest(sync):
     """A standings_digest_job run, as the daily schedule asks for one."""
     result = sync.defs.resolve_job_def("standings_digest_job").execute_in_process(
@@ -92,13 +103,7 @@ def test_the_digest_is_sent_once_a_period_with_the_movers_and_not_when_nothing_c
 def test_an_undelivered_digest_is_sent_by_the_next_run(digest_sync, exports, receiver):  # noqa: F811
     (exports / "demo-comp.csv").write_bytes(BOARDS[0])
     digest_sync()
-    unreachable = Sync(
-        digest_sync.instance,
-        digest_sync.database,
-        digest_sync.source,
-        exports.parent,
-        digest=DigestResource(urls="json://127.0.0.1:9/nowhere"),
-    )
+    unreachable = undeliverable(digest_sync, exports)
     failed = unreachable.defs.resolve_job_def("standings_digest_job").execute_in_process(
         partition_key="demo-comp", instance=unreachable.instance, raise_on_error=False
     )
@@ -169,13 +174,7 @@ def test_a_digest_that_cannot_be_delivered_fails_its_own_run_and_the_batch_goes_
 ):
     (exports / "demo-comp.csv").write_bytes(BOARDS[0])
     digest_sync()
-    unreachable = Sync(
-        digest_sync.instance,
-        digest_sync.database,
-        digest_sync.source,
-        exports.parent,
-        digest=DigestResource(urls="json://127.0.0.1:9/nowhere"),
-    )
+    unreachable = undeliverable(digest_sync, exports)
 
     batch = digest_batch(unreachable, "demo-comp")
 

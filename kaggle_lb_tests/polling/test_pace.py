@@ -194,7 +194,16 @@ def test_requests_per_minute_spaces_the_requests_of_every_process(database, proc
     assert elapsed >= 0.7 - 0.02
 
 
-def test_every_attempt_waits_for_its_slot_download_view_pages_and_retries(database, fake_kaggle, waits):
+@pytest.fixture
+def slots(monkeypatch) -> list[float]:
+    """The times the pace's callers were given to wait for (now + the wait), recorded instead of
+    slept: whatever the requests themselves take, the slots stand one interval apart."""
+    recorded: list[float] = []
+    monkeypatch.setattr(paced_module, "_sleep", lambda seconds: recorded.append(time.time() + seconds))
+    return recorded
+
+
+def test_every_attempt_waits_for_its_slot_download_view_pages_and_retries(database, fake_kaggle, slots):
     public = [{"teamId": n, "teamName": f"t{n}", "submissionDate": None, "score": "0.5"} for n in (1, 2, 3)]
     private = [{**row, "score": f"0.{row['teamId']}"} for row in public]
     fake_kaggle.set_board("comp-a", BOARD)
@@ -208,10 +217,10 @@ def test_every_attempt_waits_for_its_slot_download_view_pages_and_retries(databa
 
     assert rows is not None and [row.score for row in rows] == ["0.1", "0.2", "0.3"]
     # The download, the view's first page (a 503, then its retry) and its two other pages: five
-    # requests, each in a slot of its own one second after the one before.
+    # requests, each in a slot of its own, one second after the one before (the first at once).
     assert len(fake_kaggle.requests) == 5
-    assert len(waits) == 4
-    assert all(k < wait <= k + 1 for k, wait in enumerate(waits))
+    assert len(slots) == 4
+    assert all(later - earlier >= 1.0 - 1e-3 for earlier, later in zip(slots, slots[1:]))
 
 
 def test_a_429_pauses_every_process_instead_of_the_retry_sleeping_alone(database, fake_kaggle, sleeps, waits, caplog):
