@@ -171,11 +171,10 @@ class Deployment:
         from kaggle_lb.storage import registry, user_keys
         from kaggle_lb_tests.e2e.production import (
             GraphQL,
-            Process,
-            dagster_command,
             dagster_pg_env,
             free_port,
             wait_for,
+            webserver_and_daemon,
         )
         from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
 
@@ -228,15 +227,7 @@ class Deployment:
             instance.add_dynamic_partitions(COMPETITIONS, self.slugs)
 
         port = free_port()
-        self.processes = [
-            Process(
-                "webserver",
-                dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"),
-                env,
-                work,
-            ),
-            Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, work),
-        ]
+        self.processes = webserver_and_daemon(env, work, port)
         stack.callback(lambda: [process.kill() for process in self.processes])
         self.api = GraphQL(f"http://127.0.0.1:{port}")
         wait_for("the webserver", self.api.up, timeout=180, diagnose=self.processes[0].log_tail)

@@ -19,12 +19,17 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from sqlalchemy.engine import URL, make_url
+
+if TYPE_CHECKING:
+    from kaggle_lb.resources.database import DatabaseResource
+    from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -54,6 +59,72 @@ def dagster_pg_env(url: URL) -> dict[str, str]:
         "DAGSTER_PG_PASSWORD": url.password or "",
         "DAGSTER_PG_DB": url.database,
     }
+
+
+@dataclass
+class Site:
+    """A deployment's data before its processes start: the Dagster and site databases (PostgreSQL),
+    the site's competitions and users registered, and the fake Kaggle serving their boards."""
+
+    dagster_db: URL
+    site: DatabaseResource
+    url: str
+    lb_home: Path
+    fake_kaggle: FakeKaggleServer
+    boards: dict[str, bytes]
+
+
+def registered_site(
+    stack: ExitStack, tmp_path: Path, boards: dict[str, bytes], titles: dict[str, str], users: list
+) -> Site:
+    """Fresh databases (dropped when `stack` closes), `kaggle-lb init` (the deployment's first
+    step), the competitions and users registered and their keys indexed (as `kaggle-lb users
+    import` does), and the boards served by a fake Kaggle server."""
+    from kaggle_lb.resources.database import DatabaseResource
+    from kaggle_lb.storage import registry, user_keys
+    from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
+
+    dagster_db = stack.enter_context(postgres_database())
+    site_db = stack.enter_context(postgres_database())
+    fake_kaggle = stack.enter_context(FakeKaggleServer())
+    for slug, board in boards.items():
+        fake_kaggle.set_board(slug, board)
+    url = site_db.render_as_string(hide_password=False)
+    lb_home = tmp_path / "kaggle_lb_home"
+    site = DatabaseResource(url=url, home=str(lb_home))
+    stack.callback(site.dispose)
+    site.initialise()
+    with site.begin() as conn:
+        for slug in boards:
+            registry.add_competition(conn, site.tables, slug, titles[slug])
+        registry.import_users(conn, site.tables, users)
+        user_keys.refresh(conn, site.tables)
+    return Site(dagster_db, site, url, lb_home, fake_kaggle, boards)
+
+
+def deployment_env(site: Site, dagster_home: Path, home: Path, **extra: str) -> dict[str, str]:
+    """The environment of the webserver, the daemon and what they start: this process's, less any
+    Kaggle, Dagster, Celery or proxy setting of the machine's, with the deployment's own."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name.lower() not in ("no_proxy", "http_proxy", "https_proxy")
+        and not name.startswith(("KAGGLE_", "DAGSTER_", "CELERY_"))
+    }
+    env.update(
+        dagster_pg_env(site.dagster_db),
+        HOME=str(home),
+        DAGSTER_HOME=str(dagster_home),
+        KAGGLE_LB_DATABASE_URL=site.url,
+        KAGGLE_LB_HOME=str(site.lb_home),
+        KAGGLE_USERNAME="lb-bot",
+        KAGGLE_KEY="not-a-real-key",
+        KAGGLE_API_ENVIRONMENT="LOCALHOST",
+        HTTP_PROXY=site.fake_kaggle.url,
+        http_proxy=site.fake_kaggle.url,
+        **extra,
+    )
+    return env
 
 
 def free_port() -> int:
@@ -199,6 +270,16 @@ def expected_standings(board: bytes, users: list[tuple[str, str | None]]) -> dic
 
 def dagster_command(name: str, *args: str) -> list[str]:
     return [str(VENV_BIN / name), *args]
+
+
+def webserver_and_daemon(env: Mapping[str, str], log_dir: Path, port: int) -> list[Process]:
+    """`dagster-webserver` on 127.0.0.1:`port` and `dagster-daemon run`, as production runs them,
+    both loading the code location from workspace.yaml."""
+    webserver = dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml")
+    return [
+        Process("webserver", webserver, env, log_dir),
+        Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, log_dir),
+    ]
 
 
 class GraphQL:

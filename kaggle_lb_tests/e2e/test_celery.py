@@ -7,7 +7,6 @@ syncs, then the schedule's tick launched through the webserver's API. Every step
 Needs KAGGLE_LB_TEST_POSTGRES_URL (CI sets it) and redis-server (`apt-get install -y redis-server`).
 """
 
-import os
 import re
 import secrets
 import shutil
@@ -26,19 +25,20 @@ from sqlalchemy.engine import URL
 
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.run_tags import BATCH_TAG
-from kaggle_lb.storage import registry, standings, user_keys
+from kaggle_lb.storage import registry, standings
 from kaggle_lb_tests.e2e.production import (
     REPO_ROOT,
     VENV_BIN,
     GraphQL,
     Process,
-    dagster_command,
     dagster_pg_env,
+    deployment_env,
     expected_standings,
     free_port,
     killed_on_sigterm,
-    postgres_database,
+    registered_site,
     wait_for,
+    webserver_and_daemon,
 )
 from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
 from kaggle_lb_tests.fixtures import fixture_path
@@ -123,23 +123,14 @@ def cluster(postgres_url, tmp_path, monkeypatch) -> Iterator[Cluster]:
     process group is SIGKILLed and every database dropped afterwards, on failure too."""
     redis_binary = redis_server()
     with ExitStack() as stack:
-        dagster_db = stack.enter_context(postgres_database())
-        site_db = stack.enter_context(postgres_database())
-        fake_kaggle = stack.enter_context(FakeKaggleServer())
         boards = {slug: fixture_path(name).read_bytes() for slug, name in BOARDS.items()}
-        for slug, board in boards.items():
-            fake_kaggle.set_board(slug, board)
-
-        site_url = site_db.render_as_string(hide_password=False)
-        lb_home = tmp_path / "kaggle_lb_home"
-        site = DatabaseResource(url=site_url, home=str(lb_home))
-        stack.callback(site.dispose)
-        site.initialise()
-        with site.begin() as conn:
-            for slug in BOARDS:
-                registry.add_competition(conn, site.tables, slug, slug.title())
-            registry.import_users(conn, site.tables, USERS)
-            user_keys.refresh(conn, site.tables)
+        deployed = registered_site(stack, tmp_path, boards, {slug: slug.title() for slug in BOARDS}, USERS)
+        dagster_db, site, fake_kaggle, lb_home = (
+            deployed.dagster_db,
+            deployed.site,
+            deployed.fake_kaggle,
+            deployed.lb_home,
+        )
 
         # The daemon's machine holds the instance's dagster.yaml; the workers' DAGSTER_HOME is
         # empty, as on a machine of their own: each step brings the instance's configuration.
@@ -152,28 +143,15 @@ def cluster(postgres_url, tmp_path, monkeypatch) -> Iterator[Cluster]:
 
         redis_port, password = free_port(), secrets.token_hex(16)
         redis_url = f"redis://:{password}@127.0.0.1:{redis_port}"
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if name.lower() not in ("no_proxy", "http_proxy", "https_proxy")
-            and not name.startswith(("KAGGLE_", "DAGSTER_", "CELERY_"))
-        }
-        env.update(
-            dagster_pg_env(dagster_db),
-            HOME=str(home),
-            DAGSTER_HOME=str(dagster_home),
+        env = deployment_env(
+            deployed,
+            dagster_home,
+            home,
             DAGSTER_SHARED_DIR=str(shared),
             KAGGLE_LB_EXECUTOR="celery",
             # Separate databases of one Redis, as beside a site's own Celery.
             CELERY_BROKER_URL=f"{redis_url}/3",
             CELERY_RESULT_BACKEND=f"{redis_url}/4",
-            KAGGLE_LB_DATABASE_URL=site_url,
-            KAGGLE_LB_HOME=str(lb_home),
-            KAGGLE_USERNAME="lb-bot",
-            KAGGLE_KEY="not-a-real-key",
-            KAGGLE_API_ENVIRONMENT="LOCALHOST",
-            HTTP_PROXY=fake_kaggle.url,
-            http_proxy=fake_kaggle.url,
         )
         processes: list[Process] = []
         stack.enter_context(killed_on_sigterm())
@@ -212,17 +190,7 @@ def cluster(postgres_url, tmp_path, monkeypatch) -> Iterator[Cluster]:
                 diagnose=worker.log_tail,
             )
         port = free_port()
-        processes.append(
-            Process(
-                "webserver",
-                dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"),
-                env,
-                tmp_path,
-            )
-        )
-        processes.append(
-            Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, tmp_path)
-        )
+        processes.extend(webserver_and_daemon(env, tmp_path, port))
         api = GraphQL(f"http://127.0.0.1:{port}")
         stack.callback(api.close)
         wait_for("the webserver", api.up, timeout=90, diagnose=lambda: "\n".join(p.log_tail() for p in processes))

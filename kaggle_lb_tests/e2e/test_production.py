@@ -5,9 +5,6 @@ the site's standings in PostgreSQL, and the UI in a real headless Chromium.
 Needs KAGGLE_LB_TEST_POSTGRES_URL (CI sets it) and Debian's chromium + chromium-driver.
 """
 
-import csv
-import io
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,7 +19,7 @@ from sqlalchemy.engine import URL
 
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.run_tags import BATCH_TAG
-from kaggle_lb.storage import registry, standings, user_keys
+from kaggle_lb.storage import registry, standings
 from kaggle_lb_tests.databases import dump_entries
 from kaggle_lb_tests.e2e.production import (
     REPO_ROOT,
@@ -30,13 +27,14 @@ from kaggle_lb_tests.e2e.production import (
     Process,
     check_statuses,
     chromium,
-    dagster_command,
-    dagster_pg_env,
+    deployment_env,
+    expected_standings,
     free_port,
     killed_on_sigterm,
     partition_keys,
-    postgres_database,
+    registered_site,
     wait_for,
+    webserver_and_daemon,
 )
 from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
 from kaggle_lb_tests.fixtures import fixture_path
@@ -70,20 +68,6 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 DAEMON_TICK_TAG = "dagster/tick"
 
 
-def expected_standings(board: bytes) -> dict[str, tuple[int, str]]:
-    """From the export itself, with the csv module: each user's best rank (Rank 0 benchmark rows
-    never count) and that row's team name, matching usernames case-insensitively."""
-    best: dict[str, tuple[int, str]] = {}
-    for row in csv.DictReader(io.StringIO(board.decode("utf-8-sig"))):
-        members = {name.strip().lower() for name in row["TeamMemberUserNames"].split(",") if name.strip()}
-        for username, kaggle_username in USERS:
-            rank = int(row["Rank"])
-            if rank > 0 and (kaggle_username or username).lower() in members:
-                if username not in best or rank < best[username][0]:
-                    best[username] = (rank, row["TeamName"])
-    return best
-
-
 def without_member(board: bytes, kaggle_username: str) -> bytes:
     """The board with the rows of one Kaggle user's team taken out (as when a team is disqualified)."""
     lines = board.decode("utf-8-sig").splitlines(keepends=True)
@@ -112,47 +96,14 @@ def production(postgres_url, tmp_path) -> Iterator[Production]:
     every process group is SIGKILLed and every database dropped afterwards, on failure too."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        dagster_db = stack.enter_context(postgres_database())
-        site_db = stack.enter_context(postgres_database())
-        fake_kaggle = stack.enter_context(FakeKaggleServer())
         boards = {slug: fixture_path(name).read_bytes() for slug, name in BOARDS.items()}
-        for slug, board in boards.items():
-            fake_kaggle.set_board(slug, board)
-
-        site_url = site_db.render_as_string(hide_password=False)
-        lb_home = tmp_path / "kaggle_lb_home"
-        site = DatabaseResource(url=site_url, home=str(lb_home))
-        stack.callback(site.dispose)
-        site.initialise()  # `kaggle-lb init`, the deployment's first step
-        with site.begin() as conn:
-            registry.add_competition(conn, site.tables, TITANIC, "Titanic")
-            registry.add_competition(conn, site.tables, ORBIT, "Orbit Wars")
-            registry.import_users(conn, site.tables, USERS)
-            user_keys.refresh(conn, site.tables)  # as `kaggle-lb users import` does
-
+        deployed = registered_site(stack, tmp_path, boards, {TITANIC: "Titanic", ORBIT: "Orbit Wars"}, USERS)
         dagster_home = tmp_path / "dagster_home"
         dagster_home.mkdir()
         shutil.copy(REPO_ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
         home = tmp_path / "home"  # no ~/.kaggle of the machine's may leak in
         home.mkdir()
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if name.lower() not in ("no_proxy", "http_proxy", "https_proxy")
-            and not name.startswith(("KAGGLE_", "DAGSTER_"))
-        }
-        env.update(
-            dagster_pg_env(dagster_db),
-            HOME=str(home),
-            DAGSTER_HOME=str(dagster_home),
-            KAGGLE_LB_DATABASE_URL=site_url,
-            KAGGLE_LB_HOME=str(lb_home),
-            KAGGLE_USERNAME="lb-bot",
-            KAGGLE_KEY="not-a-real-key",
-            KAGGLE_API_ENVIRONMENT="LOCALHOST",
-            HTTP_PROXY=fake_kaggle.url,
-            http_proxy=fake_kaggle.url,
-        )
+        env = deployment_env(deployed, dagster_home, home)
         port = free_port()
         processes: list[Process] = []
         stack.enter_context(killed_on_sigterm())
@@ -160,21 +111,13 @@ def production(postgres_url, tmp_path) -> Iterator[Production]:
         # their logs are kept beside the screenshots.
         stack.callback(lambda: [shutil.copy(p.log_path, ARTIFACTS / p.log_path.name) for p in processes])
         stack.callback(lambda: [process.kill() for process in reversed(processes)])
-        processes.append(
-            Process(
-                "webserver",
-                dagster_command("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"),
-                env,
-                tmp_path,
-            )
-        )
-        processes.append(
-            Process("daemon", dagster_command("dagster-daemon", "run", "-w", "workspace.yaml"), env, tmp_path)
-        )
+        processes.extend(webserver_and_daemon(env, tmp_path, port))
         base_url = f"http://127.0.0.1:{port}"
         api = GraphQL(base_url)
         stack.callback(api.close)
-        yield Production(api, base_url, site, fake_kaggle, dagster_db, boards, processes)
+        yield Production(
+            api, base_url, deployed.site, deployed.fake_kaggle, deployed.dagster_db, deployed.boards, processes
+        )
 
 
 # --- GraphQL ---------------------------------------------------------------------------------
@@ -423,11 +366,11 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
     wait_for("every check of both partitions to show Passed", all_passed, 60, diagnose=lambda: str(check_statuses(api)))
 
     for slug, board in prod.boards.items():
-        expected = expected_standings(board)
+        expected = expected_standings(board, USERS)
         assert expected, f"no site user is on the {slug} board: the fixture or USERS changed"
         assert site_standings(prod.site, slug) == expected
     assert "nobody" not in site_standings(prod.site, TITANIC) | site_standings(prod.site, ORBIT)
-    titanic_expected = expected_standings(prod.boards[TITANIC])
+    titanic_expected = expected_standings(prod.boards[TITANIC], USERS)
     assert titanic_expected["chuyian"] == titanic_expected["yu"], "both members of the team are credited"
 
     # Kaggle's board for titanic changes (a team disqualified); re-materialize that one competition
@@ -445,7 +388,7 @@ def test_production_deployment_end_to_end(production: Production, tmp_path):
         if r["runId"] not in runs_before and DAEMON_TICK_TAG not in r["tags"] and BATCH_TAG not in r["tags"]
     ]
     assert [(r["runId"], r["tags"]["dagster/partition"]) for r in by_hand] == [(rerun_id, TITANIC)]
-    assert site_standings(prod.site, TITANIC) == expected_standings(new_titanic)
+    assert site_standings(prod.site, TITANIC) == expected_standings(new_titanic, USERS)
     assert "enock" not in site_standings(prod.site, TITANIC)
     assert site_rows(prod.site, ORBIT) == orbit_before, "the other competition's rows were not touched"
     # Each competition's sync runs: the sensor's batch started one for each, the operator one more.
