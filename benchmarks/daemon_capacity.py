@@ -13,7 +13,10 @@ run; the sensors run as in production), the real kaggle client against the fake 
 - "batched, first sync": the schedule's requests (leaderboard_batch_job runs, batch_run_requests)
   when every board is new: every competition gets its own sync run inside its batch;
 - "batched, tick": the same requests again after 10% of the boards changed on Kaggle: the 90%
-  unchanged are confirmed and observed without a run, the 10% are synced;
+  unchanged are confirmed and observed without a run, the 10% are synced; afterwards (outside
+  the measure) a sample of 10 changed and 10 unchanged competitions is read through the
+  webserver's GraphQL, as the UI shows them: each changed partition materialized by its own sync
+  run, each unchanged one observed by its batch, every check Passed on each;
 - "per competition, tick": the previous path on the same state, 10% changed again: one
   leaderboard_sync_job run per competition launched through the queue, each in a new process.
   A round still going after --window seconds is stopped (its queued runs canceled) and counted
@@ -80,6 +83,16 @@ LOCATIONS = """
 STOP_SCHEDULE = """
 mutation($id: String!) { stopRunningSchedule(id: $id) { __typename } }
 """
+PARTITION_EVENTS = """
+query($path: [String!]!, $partitions: [String!]!, $after: String) { assetOrError(assetKey: {path: $path}) {
+  ... on Asset {
+    assetMaterializations(partitions: $partitions, afterTimestampMillis: $after) { partition runId }
+    assetObservations(partitions: $partitions, afterTimestampMillis: $after) { partition runId }
+} } }
+"""
+# The assets a sync materializes on its competition's partition; the first is what a poll observes.
+SYNCED_ASSETS = ["raw_leaderboard_csv", "validated_leaderboard", "matched_entries"]
+SAMPLE = 10
 
 
 @contextmanager
@@ -288,7 +301,10 @@ def _failure(instance, run_id: str) -> str:
     )
 
 
-def _round(deployment: Deployment, job: str, requests: list[tuple[dict, dict]], window: float | None) -> dict:
+def _round(
+    deployment: Deployment, job: str, requests: list[tuple[dict, dict]], window: float | None
+) -> tuple[dict, list[str]]:
+    """The round's figures, and the runs it launched."""
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
     cpu, started = _kaggle_lb_cpu(), time.time()
@@ -323,7 +339,7 @@ def _round(deployment: Deployment, job: str, requests: list[tuple[dict, dict]], 
         fresh = sum(len(config["ops"]["poll_leaderboards"]["config"]["competitions"]) for _, config in requests)
     else:
         fresh = len(finished)
-    return {
+    figures = {
         "runs_launched": len(run_ids),
         "sync_runs": child_runs,
         "competitions_fresh": fresh,
@@ -333,6 +349,72 @@ def _round(deployment: Deployment, job: str, requests: list[tuple[dict, dict]], 
         "cpu_seconds_per_competition": round(cpu / fresh, 3) if fresh else None,
         "competitions_per_5_minutes": int(WINDOW_SECONDS * fresh / wall) if wall > 0 else None,
     }
+    return figures, run_ids
+
+
+def _ui_sample(deployment: Deployment, changed: list[str], batch_run_ids: list[str], since: float) -> dict:
+    """What the UI shows for a sample of a batched tick's competitions, read through GraphQL after
+    the tick: each changed board materialized on its own partition by its own sync run inside one
+    of the tick's batches, each unchanged board observed (not materialized) on its own partition by
+    its batch, and every check of each sampled partition Passed. Exits naming what differs."""
+    from dagster import DagsterInstance
+
+    from kaggle_lb.run_tags import BATCH_TAG
+    from kaggle_lb_tests.e2e.production import check_statuses, wait_for
+
+    rng = random.Random(0)
+    unchanged = sorted(set(deployment.slugs) - set(changed))
+    sample_changed = sorted(rng.sample(changed, min(SAMPLE, len(changed))))
+    sample_unchanged = sorted(rng.sample(unchanged, min(SAMPLE, len(unchanged))))
+    sample = sample_changed + sample_unchanged
+    after = str(int(since * 1000))
+    events = {
+        asset: deployment.api(PARTITION_EVENTS, path=[asset], partitions=sample, after=after)["assetOrError"]
+        for asset in SYNCED_ASSETS
+    }
+    problems = []
+    with DagsterInstance.get() as instance:
+        for asset, found in events.items():
+            materialized: dict[str, list[str]] = {}
+            for event in found["assetMaterializations"]:
+                materialized.setdefault(event["partition"], []).append(event["runId"])
+            for slug in sample_changed:
+                runs = [instance.get_run_by_id(run_id) for run_id in materialized.get(slug, [])]
+                tags = [run.tags if run else {} for run in runs]
+                if (
+                    len(tags) != 1
+                    or tags[0].get("dagster/partition") != slug
+                    or tags[0].get(BATCH_TAG) not in batch_run_ids
+                ):
+                    problems.append(f"{asset}[{slug}] (changed): materialized by {tags}, not once by its sync run")
+            for slug in sample_unchanged:
+                if slug in materialized:
+                    problems.append(f"{asset}[{slug}] (unchanged): materialized by {materialized[slug]}")
+    observed: dict[str, list[str]] = {}
+    for event in events[SYNCED_ASSETS[0]]["assetObservations"]:
+        observed.setdefault(event["partition"], []).append(event["runId"])
+    for slug in sample_unchanged:
+        if len(observed.get(slug, [])) != 1 or observed[slug][0] not in batch_run_ids:
+            problems.append(
+                f"{SYNCED_ASSETS[0]}[{slug}] (unchanged): observed by {observed.get(slug)}, not once by its batch"
+            )
+
+    def all_passed() -> dict | None:
+        # The webserver computes the partitions' check states as it is asked, from the event log.
+        statuses = check_statuses(deployment.api)
+        passed = all(
+            set(sample) <= set(states["succeededPartitions"])
+            and not set(sample) & set(states["failedPartitions"] + states["skippedPartitions"])
+            for states in statuses.values()
+        )
+        return statuses if statuses and passed else None
+
+    if problems:
+        sys.exit("the UI does not show the tick as it ran:\n" + "\n".join(problems))
+    statuses = wait_for(
+        f"every check of {sample} to show Passed", all_passed, 120, diagnose=lambda: str(check_statuses(deployment.api))
+    )
+    return {"changed": len(sample_changed), "unchanged": len(sample_unchanged), "checks": len(statuses)}
 
 
 def measure(count: int, users: int, window: float) -> dict:
@@ -353,11 +435,12 @@ def measure(count: int, users: int, window: float) -> dict:
             ]
 
         per_competition = [({"dagster/partition": slug, TRIGGER_TAG: SCHEDULED}, {}) for slug in deployment.slugs]
-        rounds["batched, first sync"] = _round(deployment, BATCH_JOB, batched(), None)
-        deployment.change_boards(1)
-        rounds["batched, tick"] = _round(deployment, BATCH_JOB, batched(), None)
+        rounds["batched, first sync"], _ = _round(deployment, BATCH_JOB, batched(), None)
+        changed, since = deployment.change_boards(1), time.time()
+        rounds["batched, tick"], batch_run_ids = _round(deployment, BATCH_JOB, batched(), None)
+        rounds["batched, tick"]["ui_sample"] = _ui_sample(deployment, changed, batch_run_ids, since)
         deployment.change_boards(2)
-        rounds["per competition, tick"] = _round(deployment, SYNC_JOB, per_competition, window)
+        rounds["per competition, tick"], _ = _round(deployment, SYNC_JOB, per_competition, window)
     return rounds
 
 

@@ -49,6 +49,9 @@ def test_daemon_capacity_measures_both_paths_through_the_daemon(tmp_path):
     )
     assert (first["runs_launched"], first["sync_runs"], first["competitions_fresh"]) == (1, 3, 3)
     assert (tick["runs_launched"], tick["sync_runs"], tick["competitions_fresh"]) == (1, 1, 3)
+    # What the UI shows was read for the changed board and both unchanged ones (main exits otherwise).
+    assert tick["ui_sample"]["changed"] == 1 and tick["ui_sample"]["unchanged"] == 2
+    assert tick["ui_sample"]["checks"] > 0
     assert per_competition["runs_launched"] == per_competition["sync_runs"] == 3
     assert not per_competition["stopped_at_window"]
     for measured in rounds.values():
