@@ -98,6 +98,9 @@ class FakeKaggleServer(ThreadingHTTPServer):
         self._stall_token_checks = False
         self._lock = threading.Lock()
         self._release_stalls = threading.Event()
+        self._gathering: threading.Barrier | None = None
+        self._joined = 0
+        self.downloads_gathered = False
         # A short poll interval keeps shutdown() (once per test) from costing half a second.
         self._thread = threading.Thread(
             target=self.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-kaggle", daemon=True
@@ -167,6 +170,27 @@ class FakeKaggleServer(ThreadingHTTPServer):
         with self._lock:
             self._stall_token_checks = True
 
+    def gather_downloads(self, count: int) -> None:
+        """Hold each of the next `count` downloads until all of them have arrived, then answer them
+        together: only `count` clients asking at once get an answer before the stall limit.
+        downloads_gathered says whether they did."""
+        with self._lock:
+            self._gathering, self._joined, self.downloads_gathered = threading.Barrier(count), 0, False
+
+    def _wait_for_the_gathering(self, path: str) -> None:
+        with self._lock:
+            barrier = self._gathering
+            if barrier is None or path != DOWNLOAD_LEADERBOARD_PATH:
+                return
+            self._joined += 1
+            if self._joined == barrier.parties:
+                self._gathering = None
+        try:
+            barrier.wait(timeout=_MAX_STALL_SECONDS)
+            self.downloads_gathered = True
+        except threading.BrokenBarrierError:
+            pass
+
     def handle_error(self, request, client_address) -> None:
         """A client hanging up mid-answer is what the fault tests provoke; anything else is printed."""
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -174,6 +198,8 @@ class FakeKaggleServer(ThreadingHTTPServer):
 
     def close(self) -> None:
         self._release_stalls.set()
+        if self._gathering is not None:
+            self._gathering.abort()
         self.shutdown()
         self.server_close()
         self._thread.join()
@@ -266,6 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         authorization = self.headers.get("Authorization")
         self.server.requests.append(RecordedRequest(self.command, path, body, _auth_kind(authorization)))
+        self.server._wait_for_the_gathering(path)
         answer = self.server._answer(path, body, authorization)
         if answer.fault == STALL_BEFORE_HEADERS:
             self.server._stall()

@@ -149,6 +149,8 @@ def cluster(postgres_url, tmp_path, monkeypatch) -> Iterator[Cluster]:
             home,
             DAGSTER_SHARED_DIR=str(shared),
             KAGGLE_LB_EXECUTOR="celery",
+            # Two batches a tick, so that two polls can run at once, one on each worker.
+            KAGGLE_LB_BATCH_SIZE=str(len(BOARDS) // 2),
             # Separate databases of one Redis, as beside a site's own Celery.
             CELERY_BROKER_URL=f"{redis_url}/3",
             CELERY_RESULT_BACKEND=f"{redis_url}/4",
@@ -322,7 +324,7 @@ def wait_until_all_succeeded(cluster: Cluster, run_ids: set[str], timeout: float
 
 
 def sensor_runs(cluster: Cluster) -> set[str] | None:
-    """The sensor's batch run, once it has ended, and the sync run it started for each competition."""
+    """The sensor's batch runs, once they have ended, and the sync run they started for each competition."""
     batches = cluster.instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": SENSOR}))
     if not batches or any(record.dagster_run.status not in TERMINAL for record in batches):
         return None
@@ -379,17 +381,23 @@ def database_text(url: URL) -> str:
 def test_celery_workers_sync_every_competition(cluster: Cluster):
     started = time.monotonic()
 
-    # The daemon's sensor adds a partition per competition and syncs them at once, a batch run with a
-    # sync run for each: through the workers.
+    # The daemon's sensor adds a partition per competition and syncs them at once, in batch runs
+    # with a sync run for each: through the workers.
     first_syncs = wait_for("the sensor's batch and sync runs", lambda: sensor_runs(cluster), 180, diagnose=cluster.logs)
     wait_until_all_succeeded(cluster, first_syncs)
 
-    # Kaggle's boards change; the schedule's tick syncs what it syncs (one run per competition, or
-    # batches polling them all), launched through the webserver's API as the UI's "Launch all".
+    # Kaggle's boards change; the schedule's tick, two batches polling them all, is launched
+    # through the webserver's API as the UI's "Launch all". Kaggle answers the tick's first
+    # download only once a second one has arrived: the other batch's poll, which only the other
+    # worker can take while the first holds its one pool process.
     for slug, kaggle_username in LEAVING.items():
         cluster.boards[slug] = without_team_of(cluster.boards[slug], kaggle_username)
         cluster.fake_kaggle.set_board(slug, cluster.boards[slug])
-    wait_until_all_succeeded(cluster, launch_schedule_tick(cluster.api, cluster.repo))
+    cluster.fake_kaggle.gather_downloads(2)
+    tick = launch_schedule_tick(cluster.api, cluster.repo)
+    assert len(tick) == 2, tick
+    wait_until_all_succeeded(cluster, tick)
+    assert cluster.fake_kaggle.downloads_gathered, "the two batches' polls never asked Kaggle at once"
 
     # The site's standings are those of Kaggle's boards, computed here from the boards themselves.
     for slug, board in cluster.boards.items():
