@@ -530,7 +530,7 @@ def checks_command(slug: str | None, as_json: bool, database_url: str | None) ->
             competitions = [c for c in competitions if c.slug == slug]
             if not competitions:
                 _fail(f"competition '{slug}' is not registered")
-        checked = polls.last_checked(conn, database.tables)
+        checked = polls.last_checked(conn, database.tables, [c.id for c in competitions])
     statuses = []
     with open_instance() as instance:
         for competition in competitions:

@@ -16,10 +16,10 @@ from dagster import (
 from kaggle_lb.assets.check_results import FRESHNESS_DESCRIPTION, MATCHED, check_result
 from kaggle_lb.partitions import competitions_partitions
 from kaggle_lb.quality.board_checks import CheckOutcome
-from kaggle_lb.quality.freshness import judge_freshness, last_checked
+from kaggle_lb.quality.freshness import judge_freshness
 from kaggle_lb.resources.database import DatabaseResource
 from kaggle_lb.resources.quality import QualitySettingsResource
-from kaggle_lb.storage import registry
+from kaggle_lb.storage import polls, registry
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", PreviewWarning)  # partitioned checks, see check_results.specs
@@ -38,9 +38,9 @@ with warnings.catch_warnings():
         slug = context.partition_key
         with database.begin() as conn:
             competition = registry.get_competition(conn, database.tables, slug)
-            checked = last_checked(conn, database.tables, competition.id) if competition else None
+            checked = polls.last_checked(conn, database.tables, [competition.id]) if competition else {}
         if competition is None:
             outcome = CheckOutcome(True, "the competition is no longer registered")
         else:
-            outcome = judge_freshness(checked, quality.freshness_minutes, datetime.now(UTC))
+            outcome = judge_freshness(checked.get(competition.id), quality.freshness_minutes, datetime.now(UTC))
         return check_result(MATCHED, "freshness_check", slug, outcome, AssetCheckSeverity.ERROR)

@@ -9,6 +9,7 @@ check results and failure, as when the UI runs it, without a launch of its own.
 """
 
 import os
+import weakref
 
 import pandas as pd
 from dagster import (
@@ -75,8 +76,15 @@ def batch_run_requests(job: str, op: str, slugs: list[str], run_key: str, tags: 
 def hold_connections(instance: DagsterInstance) -> None:
     """A batch process writes the events of many runs: PostgreSQL instance storage would otherwise
     open a connection for each event (benchmarks/README.md, "Capacity"). Dagster's own pooling for
-    a long-lived process; no statement timeout (0), a run's own limits apply; nothing for SQLite."""
+    a long-lived process; no statement timeout (0), a run's own limits apply; nothing for SQLite.
+    Once per instance: each call builds new engines, and a batch's steps may share a process."""
+    if instance in _holding:
+        return
     instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+    _holding.add(instance)
+
+
+_holding: weakref.WeakSet[DagsterInstance] = weakref.WeakSet()
 
 
 def job_in_process(definitions: dict, job_name: str, resources: dict) -> JobDefinition:

@@ -1,24 +1,11 @@
 """Whether a competition's standings are fresh: judged here alone, by the freshness check and the
 alert sensor alike, from the last time kaggle-lb checked them against Kaggle: its last sync
-(kaggle_lb_syncs), or a later poll that found the board unchanged (kaggle_lb_polls)."""
+(kaggle_lb_syncs), or a later poll that found the board unchanged (kaggle_lb_polls; read by
+storage.polls.last_checked)."""
 
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from kaggle_lb.quality.board_checks import CheckOutcome
-from kaggle_lb.storage import polls, standings
-from kaggle_lb.storage.schema import Tables
-
-
-def last_checked(conn: Connection, tables: Tables, competition_id: int) -> datetime | None:
-    """One competition's last check, as polls.last_checked reads every competition's: a
-    confirmation counts only for a competition that has been synced."""
-    synced = standings.last_sync(conn, tables, competition_id)
-    if synced is None:
-        return None
-    confirmed = polls.confirmations(conn, tables, [competition_id]).get(competition_id)
-    return max(synced.synced_at, confirmed.confirmed_at) if confirmed else synced.synced_at
 
 
 def judge_freshness(

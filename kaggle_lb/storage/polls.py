@@ -1,6 +1,6 @@
 """kaggle_lb_polls: when a batch poll last found a competition's standings still matching Kaggle.
 
-Only the poll writes it (polling.batch). A confirmation counts as a sync for freshness: the
+Only the batch's poll writes it (ops.leaderboard_batch). A confirmation counts as a sync for freshness: the
 standings are as fresh as the last time anything checked them against Kaggle, whether that
 check wrote them (kaggle_lb_syncs.synced_at) or found nothing to write (confirmed_at).
 """
@@ -49,15 +49,19 @@ def confirmations(conn: Connection, tables: Tables, competition_ids: list[int]) 
     return {row.competition_id: Confirmation(_utc(row.confirmed_at), row.fingerprint, row.key_version) for row in rows}
 
 
-def last_checked(conn: Connection, tables: Tables) -> dict[int, datetime]:
-    """For every competition kaggle-lb has synced, the last time its standings were checked
-    against Kaggle: its last sync, or a later poll that found them unchanged. One query."""
+def last_checked(conn: Connection, tables: Tables, competition_ids: list[int] | None = None) -> dict[int, datetime]:
+    """For every competition kaggle-lb has synced (of `competition_ids`, when given), the last time
+    its standings were checked against Kaggle: its last sync, or a later poll that found them
+    unchanged. One query."""
     syncs, polls = tables.syncs, tables.polls
-    rows = conn.execute(
+    query = (
         select(syncs.c.competition_id, syncs.c.synced_at, polls.c.confirmed_at)
         .select_from(syncs.outerjoin(polls, polls.c.competition_id == syncs.c.competition_id))
         .where(syncs.c.synced_at.is_not(None))
-    ).all()
+    )
+    if competition_ids is not None:
+        query = query.where(syncs.c.competition_id.in_(competition_ids))
+    rows = conn.execute(query).all()
     return {
         row.competition_id: max(_utc(moment) for moment in (row.synced_at, row.confirmed_at) if moment is not None)
         for row in rows

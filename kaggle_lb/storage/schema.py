@@ -79,7 +79,7 @@ def own_metadata() -> MetaData:
         Column("fingerprint", String(64), nullable=True),
         Column("key_version", Integer, nullable=True),
     )
-    # One row per competition a batch poll found unchanged (polling.batch): when it last confirmed
+    # One row per competition a batch poll found unchanged (ops.leaderboard_batch): when it last confirmed
     # the standings still match Kaggle, and at which users' key version. Freshness counts it as a
     # sync; only the poll writes it.
     Table(
