@@ -39,13 +39,9 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
 
 from benchmarks.data import TITANIC, board_bytes, users_for
 from benchmarks.sync_benchmark import RESULTS_DIR
@@ -93,28 +89,6 @@ query($path: [String!]!, $partitions: [String!]!, $after: String) { assetOrError
 # The assets a sync materializes on its competition's partition; the first is what a poll observes.
 SYNCED_ASSETS = ["raw_leaderboard_csv", "validated_leaderboard", "matched_entries"]
 SAMPLE = 10
-
-
-@contextmanager
-def _postgres_database() -> Iterator[URL]:
-    """A new database beside KAGGLE_LB_TEST_POSTGRES_URL's, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    from kaggle_lb.storage.database import resolve_database_url
-
-    base = make_url(os.environ["KAGGLE_LB_TEST_POSTGRES_URL"])
-    name = f"kaggle_lb_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        resolve_database_url(base.render_as_string(hide_password=False)), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _restore(saved: dict[str, str | None]) -> None:
@@ -180,56 +154,30 @@ class Deployment:
         from dagster import DagsterInstance
 
         from kaggle_lb.partitions import COMPETITIONS
-        from kaggle_lb.resources.database import DatabaseResource
-        from kaggle_lb.storage import registry, user_keys
         from kaggle_lb_tests.e2e.production import (
             GraphQL,
-            dagster_pg_env,
+            deployment_env,
             free_port,
+            registered_site,
             wait_for,
             webserver_and_daemon,
         )
-        from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
 
         self.slugs = [f"bench-{i:04d}" for i in range(count)]
-        self.kaggle = stack.enter_context(FakeKaggleServer())
-        self.boards = {slug: _board(rows, seed=i) for i, (slug, rows) in enumerate(zip(self.slugs, _sizes(count)))}
-        for slug, board in self.boards.items():
-            self.kaggle.set_board(slug, board)
-        dagster_db = stack.enter_context(_postgres_database())
-        site_db = stack.enter_context(_postgres_database())
-        site_url = site_db.render_as_string(hide_password=False)
-        site = DatabaseResource(url=site_url, home=str(work / "home"))
-        site.initialise()
-        with site.begin() as conn:
-            for slug in self.slugs:
-                registry.add_competition(conn, site.tables, slug)
-            registry.import_users(conn, site.tables, users_for(board_bytes(15_739), users))
-            user_keys.refresh(conn, site.tables)
-        site.dispose()
+        boards = {slug: _board(rows, seed=i) for i, (slug, rows) in enumerate(zip(self.slugs, _sizes(count)))}
+        deployed = registered_site(stack, work, boards, {}, users_for(board_bytes(15_739), users))
+        self.kaggle, self.boards = deployed.fake_kaggle, deployed.boards
 
         home = work / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if name.lower() not in ("no_proxy", "http_proxy", "https_proxy") and not name.startswith("KAGGLE")
-        }
-        env.update(
-            dagster_pg_env(dagster_db),
-            DAGSTER_HOME=str(home),
+        env = deployment_env(
+            deployed,
+            home,
+            work,
             DAGSTER_DISABLE_TELEMETRY="1",
-            HOME=str(work),
-            KAGGLE_LB_DATABASE_URL=site_url,
-            KAGGLE_LB_HOME=str(work / "home"),
-            KAGGLE_USERNAME="lb-bot",
-            KAGGLE_KEY="not-a-real-key",
-            KAGGLE_API_ENVIRONMENT="LOCALHOST",
             # Capacity, not Kaggle's pace, is measured: the pace's own limit is in the README.
             KAGGLE_LB_KAGGLE_REQUESTS_PER_MINUTE="1000000",
-            HTTP_PROXY=self.kaggle.url,
-            http_proxy=self.kaggle.url,
         )
         # This process reads the same instance (DagsterInstance.get()) until the deployment ends.
         saved = {key: os.environ.get(key) for key in env if key.startswith("DAGSTER_")}

@@ -96,7 +96,7 @@ def main() -> None:
         print("sqlite", measure(sqlite, args.rows, args.polls, args.improvements))
         sqlite.dispose()
         if os.environ.get("KAGGLE_LB_TEST_POSTGRES_URL"):
-            from kaggle_lb_tests.databases import fresh_postgres_url
+            from kaggle_lb_tests.postgres import fresh_postgres_url
 
             with fresh_postgres_url() as url:
                 postgres = DatabaseResource(url=url, home=directory)

@@ -60,7 +60,7 @@ def pytest_sessionstart(session):
     from sqlalchemy import create_engine, text
 
     from kaggle_lb.storage.database import resolve_database_url
-    from kaggle_lb_tests.databases import POSTGRES_URL_VAR
+    from kaggle_lb_tests.postgres import POSTGRES_URL_VAR
 
     url = os.environ.get(POSTGRES_URL_VAR)
     if not url:

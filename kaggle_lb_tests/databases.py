@@ -2,17 +2,12 @@
 set (CI sets it), on a fresh PostgreSQL database of its own as well."""
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from kaggle_lb.resources.database import DatabaseResource, resolve_database_url
-
-POSTGRES_URL_VAR = "KAGGLE_LB_TEST_POSTGRES_URL"
+from kaggle_lb.resources.database import DatabaseResource
+from kaggle_lb_tests.postgres import POSTGRES_URL_VAR, fresh_postgres_url
 
 
 def database_kinds() -> list[str]:
@@ -22,26 +17,6 @@ def database_kinds() -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "database_kind" in metafunc.fixturenames:
         metafunc.parametrize("database_kind", database_kinds())
-
-
-def _admin_engine():
-    url = resolve_database_url(os.environ[POSTGRES_URL_VAR])
-    return create_engine(url, isolation_level="AUTOCOMMIT")
-
-
-@contextmanager
-def fresh_postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards; as a plain URL."""
-    name = f"kaggle_lb_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(os.environ[POSTGRES_URL_VAR]).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

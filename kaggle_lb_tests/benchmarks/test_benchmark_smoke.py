@@ -32,7 +32,7 @@ def test_daemon_capacity_measures_both_paths_through_the_daemon(tmp_path):
     import pytest
 
     from benchmarks import daemon_capacity
-    from kaggle_lb_tests.databases import POSTGRES_URL_VAR
+    from kaggle_lb_tests.postgres import POSTGRES_URL_VAR
 
     if not os.environ.get(POSTGRES_URL_VAR):
         pytest.skip(f"{POSTGRES_URL_VAR} is not set: the capacity benchmark runs on PostgreSQL only")

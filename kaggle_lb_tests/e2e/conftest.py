@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from kaggle_lb_tests.databases import POSTGRES_URL_VAR
+from kaggle_lb_tests.postgres import POSTGRES_URL_VAR
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 from sqlalchemy.engine import URL, make_url
 
+from kaggle_lb_tests.postgres import fresh_postgres_url
+
 if TYPE_CHECKING:
     from kaggle_lb.resources.database import DatabaseResource
     from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
@@ -42,10 +44,6 @@ T = TypeVar("T")
 @contextmanager
 def postgres_database() -> Iterator[URL]:
     """A fresh, empty PostgreSQL database beside KAGGLE_LB_TEST_POSTGRES_URL's, dropped afterwards."""
-    # Here, not at the top: the fixtures' module imports pytest, and the benchmarks that use the
-    # process helpers below run in the runtime environment, which has no pytest.
-    from kaggle_lb_tests.databases import fresh_postgres_url
-
     with fresh_postgres_url() as url:
         yield make_url(url)
 
@@ -79,7 +77,8 @@ def registered_site(
 ) -> Site:
     """Fresh databases (dropped when `stack` closes), `kaggle-lb init` (the deployment's first
     step), the competitions and users registered and their keys indexed (as `kaggle-lb users
-    import` does), and the boards served by a fake Kaggle server."""
+    import` does; each competition with its title in `titles`, if any), and the boards served by a
+    fake Kaggle server."""
     from kaggle_lb.resources.database import DatabaseResource
     from kaggle_lb.storage import registry, user_keys
     from kaggle_lb_tests.fake_kaggle import FakeKaggleServer
@@ -96,7 +95,7 @@ def registered_site(
     site.initialise()
     with site.begin() as conn:
         for slug in boards:
-            registry.add_competition(conn, site.tables, slug, titles[slug])
+            registry.add_competition(conn, site.tables, slug, titles.get(slug))
         registry.import_users(conn, site.tables, users)
         user_keys.refresh(conn, site.tables)
     return Site(dagster_db, site, url, lb_home, fake_kaggle, boards)

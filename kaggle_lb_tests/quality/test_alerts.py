@@ -18,8 +18,8 @@ from kaggle_lb.resources.alerts import AlertsResource
 from kaggle_lb.resources.quality import QualitySettingsResource
 from kaggle_lb.sensors import quality_alert_sensor
 from kaggle_lb.storage import polls, registry, standings
-from kaggle_lb_tests.databases import fresh_postgres_url
 from kaggle_lb_tests.pipeline import BAD_BOARDS, BOARD, TITANIC, Sync, board
+from kaggle_lb_tests.postgres import fresh_postgres_url
 
 
 class AlertReceiver(ThreadingHTTPServer):
@@ -292,11 +292,8 @@ def test_a_board_a_poll_confirmed_recently_is_fresh_though_its_last_sync_is_old(
     (exports / "demo-comp.csv").write_bytes(BOARD)
     sync()
     competition_id, row = _sync_row(site, "demo-comp")
+    synced_at = _backdate_sync(site, "demo-comp", minutes=60)  # the board has not changed for an hour
     now = datetime.now(UTC)
-    synced_at = now - timedelta(minutes=60)  # the board has not changed for an hour
-    with site.begin() as conn:
-        syncs = site.tables.syncs
-        conn.execute(update(syncs).where(syncs.c.competition_id == competition_id).values(synced_at=synced_at))
     alerting = Alerting(sync.instance, site, receiver)  # a 15 min window
 
     stale = alerting.tick()
